@@ -1,0 +1,1 @@
+"""Dataset readers (CamVid-style folder pairs, Cityscapes layout) and segmentation metrics."""

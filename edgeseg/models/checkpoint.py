@@ -1,0 +1,95 @@
+"""Checkpoints: a dict with the architecture, its config, the dataset metadata and the weights.
+
+``MODEL`` arguments accept a checkpoint file, a folder of checkpoints (``backbone.pt`` plus optional
+``refiner.pt``, ``stgru.pt``, ``netwarp.pt``, ``gcrf.pt``) or ``default`` (the model shipped inside
+the package).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeseg.errors import CheckpointError
+from edgeseg.models.registry import build_model
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+HEADS = ("refiner", "stgru", "netwarp", "gcrf")
+META_KEYS = ("class_names", "palette", "ignore_id", "mean", "std", "input_size")
+
+
+def resolve_model_dir(model: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Return (backbone checkpoint, folder that may hold head checkpoints) for a MODEL argument."""
+    if str(model) == "default":
+        path = DEFAULT_DIR
+    else:
+        path = Path(model)
+    if path.is_dir():
+        backbone = path / "backbone.pt"
+        if not backbone.is_file():
+            raise CheckpointError(f"{path} holds no backbone.pt; pass a checkpoint file or a folder with backbone.pt")
+        return backbone, path
+    if not path.is_file():
+        raise CheckpointError(f"model {model} not found: pass a checkpoint file, a folder of checkpoints or 'default'")
+    return path, path.parent
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, arch: str, config: dict[str, Any],
+                    meta: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write a checkpoint atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"arch": arch, "config": dict(config), **{k: meta[k] for k in META_KEYS},
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    if extra:
+        payload.update(extra)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint dict (weights only, no pickled code) and check its keys."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} not found; pass an existing file") from None
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}; "
+                              "is it an edgeseg checkpoint that was fully written?") from None
+    if not isinstance(ckpt, dict) or "arch" not in ckpt or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path} is not an edgeseg checkpoint (no 'arch'/'state_dict'); "
+                              "make one with `edgeseg train`")
+    return ckpt
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build the model a checkpoint describes, load its weights, return (model in eval mode, checkpoint)."""
+    ckpt = read_checkpoint(path)
+    model = build_model(ckpt["arch"], **ckpt.get("config", {}))
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"weights in {path} do not fit architecture {ckpt['arch']!r}: {first}") from None
+    model.eval()
+    return model, ckpt
+
+
+def load_heads(folder: str | os.PathLike[str]) -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
+    """Load whichever head checkpoints (refiner, stgru, netwarp, gcrf) a folder holds."""
+    found = {}
+    for name in HEADS:
+        p = Path(folder) / f"{name}.pt"
+        if p.is_file():
+            found[name] = load_checkpoint(p)
+    return found

@@ -1,0 +1,1 @@
+"""Training loops (torch): the backbone on labelled images, the video heads on synthetic clips."""
