@@ -1,0 +1,62 @@
+"""``edgeseg eval MODEL --images DIR --labels DIR [--json FILE]``: per-class IoU and mIoU."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from edgeseg._lazy import lazy_import
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="checkpoint file, folder with backbone.pt, or 'default'")
+    p.add_argument("--images", required=True, help="folder of images")
+    p.add_argument("--labels", required=True, help="folder of label PNGs (class ids), matched to images by file stem")
+    p.add_argument("--json", help="also write the result as JSON here (miou and per_class in percent, frames)")
+    p.add_argument("--size", help="network input size HxW (default: the model's, e.g. 360x480)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    from edgeseg.errors import UsageError
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {text!r} is not HxW (e.g. 360x480)") from None
+    if h < 32 or w < 32:
+        raise UsageError(f"--size {text!r} is too small; use at least 32x32")
+    return h, w
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseg.data.evaluate import evaluate_folder
+    lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]') to evaluate a checkpoint")
+    from edgeseg.models.checkpoint import load_checkpoint, resolve_model_dir
+    from edgeseg.models.predict import TorchSegmenter
+    backbone, _ = resolve_model_dir(args.model)
+    model, ckpt = load_checkpoint(backbone)
+    seg = TorchSegmenter(model, ckpt, parse_size(args.size))
+    result = evaluate_folder(seg, args.images, args.labels, ckpt["class_names"], ckpt["ignore_id"],
+                             progress=not args.no_progress)
+    result = {"model": str(args.model), "input_size": list(seg.size), **result}
+    width = max(len(n) for n in result["per_class"])
+    for name, iou in result["per_class"].items():
+        print(f"  {name:<{width}}  {'n/a' if iou is None else f'{iou:6.2f}'}")
+    print(f"mIoU {result['miou']:.2f}%  pixel accuracy {result['pixel_accuracy']:.2f}%  ({result['frames']} frames)")
+    if args.json:
+        write_json_atomic(args.json, result)
+    return 0

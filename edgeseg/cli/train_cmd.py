@@ -1,0 +1,61 @@
+"""``edgeseg train backbone|refiner|stgru|netwarp|gcrf``: training needs the [train] extra (torch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeseg._lazy import lazy_import
+from edgeseg.errors import UsageError
+
+DEFAULT_DATA = Path("../shared/data/camvid")
+WHATS = ("backbone", "refiner", "stgru", "netwarp", "gcrf")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=WHATS, help="the network to train; heads need a trained --backbone")
+    p.add_argument("--images", default=str(DEFAULT_DATA / "train"), help="training images (default: %(default)s)")
+    p.add_argument("--labels", default=str(DEFAULT_DATA / "trainannot"), help="label PNGs with class ids, matched by stem (default: %(default)s)")
+    p.add_argument("--out", default="runs/default", help="output folder for <what>.pt and resumable state (default: %(default)s)")
+    p.add_argument("--backbone", help="backbone checkpoint the head is trained on (default: OUT/backbone.pt)")
+    p.add_argument("--epochs", type=int, help="epochs (default: 120 for the backbone, 4 for heads)")
+    p.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 backbone, 1e-3 heads)")
+    p.add_argument("--width", type=float, default=1.0, help="backbone width multiplier (default: %(default)s)")
+    p.add_argument("--clips", type=int, default=200, help="heads: number of synthetic clips (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=5, help="heads: frames per synthetic clip (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds resumable state")
+
+
+def run(args: argparse.Namespace) -> int:
+    lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]')")
+    for folder in (args.images, args.labels):
+        if not Path(folder).is_dir():
+            raise UsageError(f"training folder {folder} does not exist; pass --images/--labels (CamVid train by default)")
+    for name in ("val", "test"):
+        if Path(args.images).name == name or Path(args.images).name == name + "annot":
+            raise UsageError(f"refusing to train on {args.images}: CamVid {name} is for evaluation only")
+    if args.what == "backbone":
+        from edgeseg.train.backbone import BackboneConfig, train_backbone
+        cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
+                             width=args.width, seed=args.seed, threads=args.threads)
+        if args.epochs:
+            cfg.epochs = args.epochs
+        if args.lr:
+            cfg.lr = args.lr
+        train_backbone(cfg, resume=not args.no_resume)
+        return 0
+    from edgeseg.train.heads import HeadConfig, train_head
+    backbone = args.backbone or str(Path(args.out) / "backbone.pt")
+    if not Path(backbone).is_file():
+        raise UsageError(f"backbone checkpoint {backbone} not found; train it first or pass --backbone")
+    hcfg = HeadConfig(head=args.what, backbone=backbone, images=args.images, labels=args.labels, out=args.out,
+                      clips=args.clips, frames=args.frames, batch=args.batch, seed=args.seed, threads=args.threads)
+    if args.epochs:
+        hcfg.epochs = args.epochs
+    if args.lr:
+        hcfg.lr = args.lr
+    train_head(hcfg, resume=not args.no_resume)
+    return 0

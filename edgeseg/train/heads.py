@@ -1,0 +1,225 @@
+"""Train the video heads (refiner, stgru, netwarp, gcrf) on top of a frozen backbone.
+
+Clips are synthesised from labelled training images (``edgeseg.train.clips``); the previous frame's
+maps are propagated by real DIS flow and the runtime's nearest-neighbour warp
+(``edgeseg.runtime.reference``), exactly as the runtime does it, so each head learns on the inputs it
+will see at run time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from edgeseg.data.folders import FolderDataset
+from edgeseg.models import build_model
+from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
+from edgeseg.models.warp import resize_flow
+from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.preprocess import normalize, preprocess
+from edgeseg.runtime.reference import warp_nearest
+from edgeseg.train.augment import class_weights
+from edgeseg.train.backbone import seg_loss
+from edgeseg.train.clips import synth_clip
+from edgeseg.train.common import save_state, seed_everything, set_threads
+
+HEAD_NAMES = ("refiner", "stgru", "netwarp", "gcrf")
+
+
+@dataclass
+class HeadConfig:
+    head: str
+    backbone: str
+    images: str
+    labels: str
+    out: str
+    clips: int = 200
+    frames: int = 5
+    epochs: int = 4
+    batch: int = 8
+    lr: float = 1e-3
+    seed: int = 0
+    threads: int | None = None
+    model_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Clip:
+    """One synthetic clip with the frozen backbone's outputs and the DIS flows between its frames."""
+
+    frames: list[np.ndarray]
+    labels: np.ndarray  # T x H x W uint8
+    logits: torch.Tensor  # T x L x H/4 x W/4 (fp16)
+    feats: torch.Tensor  # T x C x H/8 x W/8 (fp16)
+    flows: np.ndarray  # T x H x W x 2, flows[t] = backward flow t -> t-1 (flows[0] = 0)
+
+
+@torch.no_grad()
+def build_clips(backbone: torch.nn.Module, ckpt: dict, images: list[np.ndarray], labels: list[np.ndarray],
+                count: int, frames: int, rng: np.random.Generator) -> list[Clip]:
+    size = tuple(ckpt["input_size"])
+    flow = FlowEstimator()
+    clips = []
+    for _ in tqdm(range(count), desc="synthesising clips", unit="clip", mininterval=5):
+        i, j = rng.integers(0, len(images), size=2)
+        fr, lb = synth_clip(images[i], labels[i], rng, frames, donor=(images[j], labels[j]))
+        x = torch.from_numpy(np.concatenate([preprocess(f, size, ckpt["mean"], ckpt["std"]) for f in fr]))
+        logits, feats = backbone(x)
+        grays = [to_gray(f) for f in fr]
+        flows = np.zeros((frames, *lb[0].shape, 2), np.float32)
+        for t in range(1, frames):
+            flows[t] = flow.backward(grays[t], grays[t - 1])
+        clips.append(Clip(fr, np.stack(lb), logits.half(), feats.half(), flows))
+    return clips
+
+
+def small_images(frames: list[np.ndarray], size: tuple[int, int], ckpt: dict) -> torch.Tensor:
+    """Frames normalised at a map's resolution (what the runtime feeds the heads)."""
+    return torch.from_numpy(np.concatenate([preprocess(f, size, ckpt["mean"], ckpt["std"]) for f in frames]))
+
+
+def flows_at(flows: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """T x H x W x 2 full-resolution flows -> T x 2 x h x w, values rescaled to the map's pixels."""
+    return resize_flow(torch.from_numpy(flows).permute(0, 3, 1, 2).contiguous(), size)
+
+
+# --- per-head sample makers: each turns a clip into training tensors ------------------------------
+
+def refiner_samples(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    """Keyframe = frame 0; probabilities and features propagated frame by frame, as the runtime does."""
+    probs = torch.softmax(clip.logits[0:1].float(), 1)[0].numpy()
+    feats = clip.feats[0].float().numpy()
+    for t in range(1, len(clip.frames)):
+        probs = warp_nearest(probs, clip.flows[t])
+        feats = warp_nearest(feats, clip.flows[t])
+        img = torch.from_numpy(preprocess(clip.frames[t], tuple(ckpt["input_size"]), ckpt["mean"], ckpt["std"]))
+        yield (img, torch.from_numpy(feats)[None], torch.from_numpy(probs)[None]), torch.from_numpy(clip.labels[t:t + 1].astype(np.int64))
+
+
+def sequence_sample(clip: Clip, ckpt: dict) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    size = tuple(clip.logits.shape[-2:])
+    return (clip.logits.float(), small_images(clip.frames, size, ckpt), flows_at(clip.flows, size)), \
+        torch.from_numpy(clip.labels.astype(np.int64))
+
+
+def netwarp_samples(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    size = tuple(clip.feats.shape[-2:])
+    imgs, flows = small_images(clip.frames, size, ckpt), flows_at(clip.flows, size)
+    for t in range(1, len(clip.frames)):
+        yield (clip.feats[t:t + 1].float(), clip.feats[t - 1:t].float(), imgs[t:t + 1], imgs[t - 1:t],
+               flows[t:t + 1]), torch.from_numpy(clip.labels[t:t + 1].astype(np.int64))
+
+
+# --- per-head losses -------------------------------------------------------------------------------
+
+def stgru_loss(model, inputs, target, weight, ignore):
+    """Unroll the cell over the clip (h_0 = x_0) and average the loss over frames 1..T-1."""
+    logits, imgs, flows = inputs  # batched: B x T x ...
+    h = logits[:, 0]
+    loss = 0.0
+    steps = logits.shape[1] - 1
+    for t in range(1, steps + 1):
+        h = model(logits[:, t], h, imgs[:, t], imgs[:, t - 1], flows[:, t])
+        loss = loss + seg_loss(h, target[:, t], weight, ignore)
+    return loss / steps
+
+
+def gcrf_loss(model, inputs, target, weight, ignore):
+    """Windows of ``model.frames`` consecutive frames; loss on every frame of each window's solution."""
+    logits, imgs, _ = inputs
+    v = model.frames
+    loss, n = 0.0, 0
+    for b in range(logits.shape[0]):
+        for s in range(0, logits.shape[1] - v + 1):
+            out = model.solve_window(logits[b, s:s + v], imgs[b, s:s + v])
+            loss = loss + seg_loss(out, target[b, s:s + v], weight, ignore)
+            n += 1
+    return loss / n
+
+
+def framewise_loss(model, inputs, target, weight, ignore):
+    return seg_loss(model(*inputs), target, weight, ignore)
+
+
+def collate(samples: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]], stack: Callable) -> tuple:
+    inputs = tuple(stack([s[0][k] for s in samples]) for k in range(len(samples[0][0])))
+    return inputs, stack([s[1] for s in samples])
+
+
+def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
+    """Train one head on synthetic clips; writes ``cfg.out/<head>.pt`` (and resumable ``<head>.last.pt``)."""
+    if cfg.head not in HEAD_NAMES:
+        raise ValueError(f"unknown head {cfg.head!r}; choose from {', '.join(HEAD_NAMES)}")
+    set_threads(cfg.threads)
+    rng = seed_everything(cfg.seed)
+    backbone, ckpt = load_checkpoint(cfg.backbone)
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    num_classes = len(ckpt["class_names"])
+    ignore = ckpt["ignore_id"]
+    images, labels = FolderDataset(cfg.images, cfg.labels).load_all()
+    weight = torch.from_numpy(class_weights(labels, num_classes))
+    clips = build_clips(backbone, ckpt, images, labels, cfg.clips, cfg.frames, rng)
+
+    config: dict[str, Any] = {"num_classes": num_classes, **cfg.model_config}
+    if cfg.head in ("refiner", "netwarp"):
+        config["feat_channels"] = backbone.feat_channels
+    if cfg.head == "refiner":
+        config.setdefault("width", ckpt["config"].get("width", 1.0))
+    model = build_model(cfg.head, **config)
+    if cfg.head == "netwarp":
+        model.classifier.load_state_dict(backbone.classifier.state_dict())
+
+    if cfg.head == "refiner":
+        samples = [s for c in clips for s in refiner_samples(c, ckpt)]
+        stack, loss_fn = torch.cat, framewise_loss
+    elif cfg.head == "netwarp":
+        samples = [s for c in clips for s in netwarp_samples(c, ckpt)]
+        stack, loss_fn = torch.cat, framewise_loss
+    else:
+        samples = [sequence_sample(c, ckpt) for c in clips]
+        stack, loss_fn = torch.stack, (stgru_loss if cfg.head == "stgru" else gcrf_loss)
+    del clips
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = (len(samples) + cfg.batch - 1) // cfg.batch
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps))
+    out = Path(cfg.out)
+    state_path = out / f"{cfg.head}.last.pt"
+    start = 0
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start = state["epoch"]
+        print(f"resuming {cfg.head} from epoch {start}")
+    t0 = time.time()
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        order = rng.permutation(len(samples))
+        bar = tqdm(range(steps), desc=f"{cfg.head} {epoch + 1}/{cfg.epochs}", unit="batch", mininterval=5)
+        running = 0.0
+        for step in bar:
+            inputs, target = collate([samples[i] for i in order[step * cfg.batch:(step + 1) * cfg.batch]], stack)
+            loss = loss_fn(model, inputs, target, weight, ignore)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}")
+        save_state(state_path, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                                "epoch": epoch + 1, "config": asdict(cfg)})
+    model.eval()
+    meta = {k: ckpt[k] for k in ("class_names", "palette", "ignore_id", "mean", "std", "input_size")}
+    save_checkpoint(out / f"{cfg.head}.pt", model, cfg.head, config, meta, extra={"trained_epochs": cfg.epochs})
+    print(f"{cfg.head} training done in {(time.time() - t0) / 60:.1f} min -> {out / f'{cfg.head}.pt'}")
+    return out / f"{cfg.head}.pt"
