@@ -10,6 +10,16 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CAMVID = SHARED / "camvid"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # Tiny models: threads cost more than they give, and CI has 2 cores.
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture
 def camvid() -> Path:
     if not (CAMVID / "train").is_dir():

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeseg._lazy import lazy_import
+from edgeseg.cli.eval_cmd import parse_size
 from edgeseg.errors import UsageError
 
 DEFAULT_DATA = Path("../shared/data/camvid")
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=float, default=1.0, help="backbone width multiplier (default: %(default)s)")
     p.add_argument("--clips", type=int, default=200, help="heads: number of synthetic clips (default: %(default)s)")
     p.add_argument("--frames", type=int, default=5, help="heads: frames per synthetic clip (default: %(default)s)")
+    p.add_argument("--init", help="backbone: start from this checkpoint's weights (fine-tuning schedule)")
+    p.add_argument("--crop", default="352x352", help="backbone: training crop HxW (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds resumable state")
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "backbone":
         from edgeseg.train.backbone import BackboneConfig, train_backbone
         cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
-                             width=args.width, seed=args.seed, threads=args.threads)
+                             width=args.width, seed=args.seed, threads=args.threads, init=args.init,
+                             crop=parse_size(args.crop) or (352, 352))
         if args.epochs:
             cfg.epochs = args.epochs
         if args.lr:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from edgeseg.data.folders import FolderDataset
-from edgeseg.models.checkpoint import save_checkpoint
+from edgeseg.models.checkpoint import read_checkpoint, save_checkpoint
 from edgeseg.models.icnet import ICNet
 from edgeseg.train.augment import augment, class_weights
 from edgeseg.train.common import camvid_meta, save_state, seed_everything, set_threads, to_tensor_batch
@@ -33,6 +33,7 @@ class BackboneConfig:
     aux_weight: float = 0.4
     seed: int = 0
     threads: int | None = None
+    init: str | None = None  # start from this checkpoint's weights (a second, fine-tuning schedule)
 
 
 def seg_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ignore_id: int) -> torch.Tensor:
@@ -51,6 +52,8 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
     num_classes = len(meta["class_names"])
     weight = torch.from_numpy(class_weights(labels, num_classes))
     model = ICNet(num_classes=num_classes, width=cfg.width)
+    if cfg.init:
+        model.load_state_dict(read_checkpoint(cfg.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(images) / cfg.batch)
     total = cfg.epochs * steps_per_epoch
