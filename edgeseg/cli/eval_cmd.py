@@ -9,19 +9,21 @@ import tempfile
 from pathlib import Path
 
 from edgeseg._lazy import lazy_import
+from edgeseg.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="checkpoint file, folder with backbone.pt, or 'default'")
+    p.add_argument("model", metavar="MODEL", help="checkpoint file, folder with backbone.pt, 'default', or a bundle folder "
+                   "(manifest.json: runs the backbone graph on ONNX Runtime, no torch needed)")
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--labels", required=True, help="folder of label PNGs (class ids), matched to images by file stem")
     p.add_argument("--json", help="also write the result as JSON here (miou and per_class in percent, frames)")
-    p.add_argument("--size", help="network input size HxW (default: the model's, e.g. 360x480)")
+    p.add_argument("--size", help="checkpoints: network input size HxW (default: the model's, e.g. 360x480)")
+    p.add_argument("--downscale", type=float, default=1.0, help="bundles: which backbone graph, by downscale D (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
-    from edgeseg.errors import UsageError
     if text is None:
         return None
     try:
@@ -42,16 +44,27 @@ def write_json_atomic(path: str | os.PathLike[str], data: dict) -> None:
     os.replace(tmp, path)
 
 
-def run(args: argparse.Namespace) -> int:
-    from edgeseg.data.evaluate import evaluate_folder
+def segmenter(args: argparse.Namespace):
+    """(predict function, class names, ignore id) for a bundle folder or a checkpoint."""
+    if (Path(args.model) / "manifest.json").is_file():
+        from edgeseg.runtime.bundle import load_bundle
+        from edgeseg.runtime.segment import BundleSegmenter
+        bundle = load_bundle(args.model)
+        if args.size:
+            raise UsageError("--size applies to checkpoints; a bundle has static shapes (pick one with --downscale)")
+        classes = bundle.manifest["classes"]
+        return BundleSegmenter(bundle, args.downscale), classes["names"], classes["ignore_id"]
     lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]') to evaluate a checkpoint")
     from edgeseg.models.checkpoint import load_checkpoint, resolve_model_dir
     from edgeseg.models.predict import TorchSegmenter
-    backbone, _ = resolve_model_dir(args.model)
-    model, ckpt = load_checkpoint(backbone)
-    seg = TorchSegmenter(model, ckpt, parse_size(args.size))
-    result = evaluate_folder(seg, args.images, args.labels, ckpt["class_names"], ckpt["ignore_id"],
-                             progress=not args.no_progress)
+    model, ckpt = load_checkpoint(resolve_model_dir(args.model)[0])
+    return TorchSegmenter(model, ckpt, parse_size(args.size)), ckpt["class_names"], ckpt["ignore_id"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseg.data.evaluate import evaluate_folder
+    seg, names, ignore = segmenter(args)
+    result = evaluate_folder(seg, args.images, args.labels, names, ignore, progress=not args.no_progress)
     result = {"model": str(args.model), "input_size": list(seg.size), **result}
     width = max(len(n) for n in result["per_class"])
     for name, iou in result["per_class"].items():

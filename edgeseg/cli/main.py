@@ -14,7 +14,8 @@ from edgeseg.errors import EdgesegError
 # Modules are imported only when their verb runs, so `edgeseg --help` stays fast (no torch import).
 VERBS = {
     "train": ("train_cmd", "train the backbone or a video head (needs torch)"),
-    "eval": ("eval_cmd", "per-frame mIoU of a model on an image/label folder pair"),
+    "eval": ("eval_cmd", "per-frame mIoU of a model or bundle on an image/label folder pair"),
+    "export": ("export_cmd", "export a checkpoint to an ONNX bundle with a parity gate (needs torch, onnx)"),
 }
 
 

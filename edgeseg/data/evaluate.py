@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from edgeseg.data.folders import paired_samples, read_label, read_rgb
 from edgeseg.data.metrics import ConfusionMatrix
+from edgeseg.errors import DatasetError
 
 
 def evaluate_folder(predict: Callable[[np.ndarray], np.ndarray], images: str | Path, labels: str | Path,
@@ -21,7 +22,7 @@ def evaluate_folder(predict: Callable[[np.ndarray], np.ndarray], images: str | P
         rgb = read_rgb(s.image)
         truth = read_label(s.label)  # type: ignore[arg-type]
         if truth.shape != rgb.shape[:2]:
-            raise ValueError(f"label {s.label} is {truth.shape}, image {s.image} is {rgb.shape[:2]}")
+            raise DatasetError(f"label {s.label} is {truth.shape}, image {s.image} is {rgb.shape[:2]}; labels must match their images")
         cm.update(predict(rgb), truth)
     iou = cm.iou()
     return {

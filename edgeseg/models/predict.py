@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
+from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 
 
@@ -27,9 +27,3 @@ class TorchSegmenter:
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return upsample_argmax(self.logits(rgb), rgb.shape[:2])
 
-
-def upsample_argmax(logits: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """CxhxW logits -> HxW uint8 labels, bilinear upsampling of the scores before argmax."""
-    h, w = size_hw
-    up = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in logits])
-    return up.argmax(0).astype(np.uint8)

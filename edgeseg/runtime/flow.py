@@ -57,3 +57,13 @@ class FlowEstimator:
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """HxWx2 flow -> size_hw, values rescaled with the grid (pixels of the new size)."""
+    h, w = flow.shape[:2]
+    nh, nw = size_hw
+    out = cv2.resize(flow, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= nw / w
+    out[..., 1] *= nh / h
+    return out

@@ -1,0 +1,1 @@
+"""Calibration and parity feeds: plain iterables of {input name: ndarray} built from real frames."""

@@ -1,0 +1,1 @@
+"""torch -> ONNX bundles with a numeric parity gate (needs the [export] extra)."""

@@ -1,0 +1,1 @@
+"""Engine backends, one module each, imported lazily by name."""

@@ -1,0 +1,82 @@
+"""Read and verify an exported bundle (manifest.json + ONNX graphs). Torch-free.
+
+The manifest is the contract between export and runtime (DESIGN.md "Bundle manifest"):
+format version, producer versions, source checkpoint + sha256, classes, input preprocessing, and
+for each graph its file, precision, sha256, input/output names, shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeseg.errors import UsageError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class BundleError(UsageError):
+    """A bundle is missing, corrupt, or does not match its manifest."""
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def graph_key(name: str, downscale: float = 1.0) -> str:
+    """Manifest key of a graph: ``backbone`` at D=1.0, ``backbone@0.5`` at D=0.5."""
+    return name if downscale == 1.0 else f"{name}@{downscale:g}"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def graphs(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["graphs"]
+
+    def graph_path(self, key: str, verify: bool = True) -> Path:
+        """Path of graph ``key``; with ``verify`` its sha256 must match the manifest."""
+        if key not in self.graphs:
+            raise BundleError(f"bundle {self.root} has no graph {key!r} (it has: {', '.join(sorted(self.graphs))}); "
+                              "re-export with the heads you need (edgeseg export --heads ...)")
+        entry = self.graphs[key]
+        path = self.root / entry["file"]
+        if not path.is_file():
+            raise BundleError(f"{path} listed in the manifest is missing; re-export the bundle")
+        if verify and sha256_file(path) != entry["sha256"]:
+            raise BundleError(f"{path} does not match the sha256 in {self.root / MANIFEST} (modified or corrupt); "
+                              "re-export the bundle")
+        return path
+
+
+def load_bundle(root: str | Path) -> Bundle:
+    """Read ``root/manifest.json`` and check its format version."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{root} is not an edgeseg bundle (no {MANIFEST}); make one with `edgeseg export`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot read {path}: {exc}; re-export the bundle") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(version, int):
+        raise BundleError(f"{path} has no integer format_version; re-export the bundle")
+    if version > FORMAT_VERSION:
+        raise BundleError(f"{path} has format version {version}, this edgeseg reads up to {FORMAT_VERSION}; "
+                          "upgrade edgeseg (pip install -U edgeseg)")
+    for key in ("graphs", "classes", "input"):
+        if key not in manifest:
+            raise BundleError(f"{path} lacks {key!r}; re-export the bundle")
+    return Bundle(root, manifest)

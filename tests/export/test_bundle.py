@@ -1,0 +1,136 @@
+"""Export a tiny checkpoint set to a real ONNX bundle and check it with ONNX Runtime."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from edgeseg.export.bundle import ExportOptions, export_bundle
+from edgeseg.export.parity import measure, ort_session
+from edgeseg.models import build_model
+from edgeseg.models.checkpoint import save_checkpoint
+from edgeseg.runtime.bundle import BundleError, load_bundle
+from edgeseg.train.common import camvid_meta
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    meta = camvid_meta((64, 96))
+    backbone = build_model("icnet", num_classes=11, width=0.25)
+    save_checkpoint(root / "model" / "backbone.pt", backbone, "icnet", {"num_classes": 11, "width": 0.25}, meta)
+    configs = {"refiner": {"width": 0.25, "feat_channels": backbone.feat_channels},
+               "netwarp": {"feat_channels": backbone.feat_channels}, "stgru": {}, "gcrf": {}}
+    for name, cfg in configs.items():
+        save_checkpoint(root / "model" / f"{name}.pt", build_model(name, num_classes=11, **cfg), name,
+                        {"num_classes": 11, **cfg}, meta)
+    rng = np.random.default_rng(0)
+    (root / "frames").mkdir()
+    base = cv2.GaussianBlur(rng.integers(0, 255, size=(64, 120, 3)).astype(np.uint8), (5, 5), 0)
+    for i in range(6):  # a camera panning over a texture
+        cv2.imwrite(str(root / "frames" / f"{i:03d}.png"), base[:, 2 * i:2 * i + 96])
+    (root / "labels").mkdir()
+    for i in range(6):
+        cv2.imwrite(str(root / "labels" / f"{i:03d}.png"), rng.integers(0, 12, size=(64, 96)).astype(np.uint8))
+    bundle = export_bundle(ExportOptions(model=str(root / "model"), out=str(root / "bundle"), calib=str(root / "frames"),
+                                         calib_frames=4, progress=False, miou_images=str(root / "frames"),
+                                         miou_labels=str(root / "labels")))
+    return root, bundle
+
+
+def test_bundle_contents(tiny_set):
+    root, bundle = tiny_set
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert set(manifest["graphs"]) == {"backbone", "backbone@0.5", "refiner", "stgru", "netwarp", "gcrf"}
+    assert manifest["format_version"] == 1 and manifest["classes"]["ignore_id"] == 11
+    bb = manifest["graphs"]["backbone"]
+    assert bb["inputs"] == [{"name": "image", "shape": [1, 3, 64, 96], "dtype": "float32"}]
+    assert [o["name"] for o in bb["outputs"]] == ["logits", "feats"]
+    assert manifest["graphs"]["backbone@0.5"]["inputs"][0]["shape"] == [1, 3, 32, 48]
+    for entry in manifest["graphs"].values():
+        model = onnx.load(str(bundle / entry["file"]))
+        onnx.checker.check_model(model)
+        ops = {n.op_type for n in model.graph.node}
+        assert not ops & {"Loop", "Scan", "If"}
+        if entry["role"] in ("stgru", "netwarp"):
+            assert "GridSample" in ops
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert all(p["passed"] and p["pixel_agreement"] >= 99.99 for p in parity.values())
+    assert parity["backbone"]["miou"] == parity["backbone"]["miou_fp32"]
+    assert not list(root.glob(".bundle*"))  # no temporary folder left
+
+
+def test_parity_gate_detects_a_different_model(tiny_set):
+    root, bundle = tiny_set
+    from edgeseg.models.checkpoint import load_checkpoint
+    stgru, _ = load_checkpoint(root / "model" / "stgru.pt")
+    with torch.no_grad():
+        stgru.w_xh.weight.mul_(-1.0)  # no longer the exported function
+    L, q = 11, (16, 24)
+    feeds = [{"x": np.random.default_rng(i).normal(size=(1, L, *q)).astype(np.float32),
+              "h_prev": np.random.default_rng(i + 9).normal(size=(1, L, *q)).astype(np.float32),
+              "image": np.zeros((1, 3, *q), np.float32), "image_prev": np.zeros((1, 3, *q), np.float32),
+              "flow": np.zeros((1, 2, *q), np.float32)} for i in range(2)]
+    names = ["x", "h_prev", "image", "image_prev", "flow"]
+    result = measure(stgru, ort_session(bundle / "stgru.onnx"), feeds, names, "fp32")
+    assert not result.passed and result.max_abs_diff > 1e-2
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "edgeseg", *args], capture_output=True, text=True)
+
+
+def test_eval_on_bundle(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    r = run_cli("eval", str(bundle), "--images", str(root / "frames"), "--labels", str(root / "labels"),
+                "--json", str(tmp_path / "r.json"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 6
+
+
+def copy_bundle(bundle, dest):
+    import shutil
+    shutil.copytree(bundle, dest)
+    return dest
+
+
+def test_modified_graph_is_refused(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    b = copy_bundle(bundle, tmp_path / "b")
+    data = (b / "backbone.onnx").read_bytes()
+    (b / "backbone.onnx").write_bytes(data[: len(data) // 2])  # truncated
+    r = run_cli("eval", str(b), "--images", str(root / "frames"), "--labels", str(root / "labels"))
+    assert r.returncode == 2 and "sha256" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_newer_manifest_is_refused(tiny_set, tmp_path):
+    _, bundle = tiny_set
+    b = copy_bundle(bundle, tmp_path / "b")
+    m = json.loads((b / "manifest.json").read_text())
+    m["format_version"] = 99
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="format version 99"):
+        load_bundle(b)
+
+
+def test_failed_export_leaves_nothing(tiny_set, tmp_path):
+    root, _ = tiny_set
+    r = run_cli("export", str(root / "model"), "--out", str(tmp_path / "out"), "--calib", str(tmp_path / "nothing"),
+                "--no-progress")
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_head_checkpoint(tiny_set, tmp_path):
+    root, _ = tiny_set
+    import shutil
+    shutil.copy(root / "model" / "backbone.pt", tmp_path / "backbone.pt")
+    r = run_cli("export", str(tmp_path / "backbone.pt"), "--out", str(tmp_path / "out"), "--heads", "refiner",
+                "--calib", str(root / "frames"), "--no-progress")
+    assert r.returncode == 2 and "refiner" in r.stderr and not (tmp_path / "out").exists()
