@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds resumable state")
 
 
+def apply_overrides(cfg: object, args: argparse.Namespace) -> None:
+    """--epochs / --lr replace the per-network defaults only when given."""
+    for name in ("epochs", "lr"):
+        if getattr(args, name):
+            setattr(cfg, name, getattr(args, name))
+
+
 def run(args: argparse.Namespace) -> int:
     lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]')")
     for folder in (args.images, args.labels):
@@ -45,10 +52,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
                              width=args.width, seed=args.seed, threads=args.threads, init=args.init,
                              crop=parse_size(args.crop) or (352, 352))
-        if args.epochs:
-            cfg.epochs = args.epochs
-        if args.lr:
-            cfg.lr = args.lr
+        apply_overrides(cfg, args)
         train_backbone(cfg, resume=not args.no_resume)
         return 0
     from edgeseg.train.heads import HeadConfig, train_head
@@ -57,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"backbone checkpoint {backbone} not found; train it first or pass --backbone")
     hcfg = HeadConfig(head=args.what, backbone=backbone, images=args.images, labels=args.labels, out=args.out,
                       clips=args.clips, frames=args.frames, batch=args.batch, seed=args.seed, threads=args.threads)
-    if args.epochs:
-        hcfg.epochs = args.epochs
-    if args.lr:
-        hcfg.lr = args.lr
+    apply_overrides(hcfg, args)
     train_head(hcfg, resume=not args.no_resume)
     return 0

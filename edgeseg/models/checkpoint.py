@@ -41,16 +41,21 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> tuple[Path, Path]:
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, arch: str, config: dict[str, Any],
                     meta: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """Write a checkpoint atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"arch": arch, "config": dict(config), **{k: meta[k] for k in META_KEYS},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     if extra:
         payload.update(extra)
+    atomic_torch_save(path, payload)
+
+
+def atomic_torch_save(path: str | os.PathLike[str], obj: Any) -> None:
+    """torch.save to a temp file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,8 @@ from edgeseg.data.folders import FolderDataset
 from edgeseg.models.checkpoint import read_checkpoint, save_checkpoint
 from edgeseg.models.icnet import ICNet
 from edgeseg.train.augment import augment, class_weights
-from edgeseg.train.common import camvid_meta, save_state, seed_everything, set_threads, to_tensor_batch
+from edgeseg.train.common import (camvid_meta, optimizer_step, resume_state, save_state, seed_everything, set_threads,
+                                  to_tensor_batch)
 
 
 @dataclass
@@ -62,15 +63,7 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
         opt, lambda s: min(1.0, (s + 1) / warmup) * (1 - min(s, total - 1) / total) ** 0.9)
     out = Path(cfg.out)
     state_path = out / "last.pt"
-    start = 0
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        rng.bit_generator.state = state["rng"]
-        start = state["epoch"]
-        print(f"resuming from epoch {start}")
+    start = resume_state(state_path, model, opt, sched, rng) if resume else 0
     t0 = time.time()
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -84,14 +77,10 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
             y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
             logits, _, aux = model(x, aux=True)
             loss = seg_loss(logits, y, weight, ignore) + cfg.aux_weight * sum(seg_loss(a, y, weight, ignore) for a in aux)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            optimizer_step(loss, opt, sched)
             running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
-        save_state(state_path, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                                "rng": rng.bit_generator.state, "epoch": epoch + 1, "config": asdict(cfg)})
+        save_state(state_path, model, opt, sched, rng, epoch + 1, asdict(cfg))
         save_checkpoint(out / "backbone.pt", model, "icnet", {"num_classes": num_classes, "width": cfg.width}, meta,
                         extra={"trained_epochs": epoch + 1})
     print(f"backbone training done in {(time.time() - t0) / 60:.1f} min -> {out / 'backbone.pt'}")

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from edgeseg.data.folders import FolderDataset
@@ -23,12 +22,12 @@ from edgeseg.models import build_model
 from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
 from edgeseg.models.warp import resize_flow
 from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.preprocess import normalize, preprocess
+from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.reference import warp_nearest
 from edgeseg.train.augment import class_weights
 from edgeseg.train.backbone import seg_loss
 from edgeseg.train.clips import synth_clip
-from edgeseg.train.common import save_state, seed_everything, set_threads
+from edgeseg.train.common import optimizer_step, resume_state, save_state, seed_everything, set_threads
 
 HEAD_NAMES = ("refiner", "stgru", "netwarp", "gcrf")
 
@@ -193,14 +192,7 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps))
     out = Path(cfg.out)
     state_path = out / f"{cfg.head}.last.pt"
-    start = 0
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        start = state["epoch"]
-        print(f"resuming {cfg.head} from epoch {start}")
+    start = resume_state(state_path, model, opt, sched, rng) if resume else 0
     t0 = time.time()
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -210,14 +202,10 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
         for step in bar:
             inputs, target = collate([samples[i] for i in order[step * cfg.batch:(step + 1) * cfg.batch]], stack)
             loss = loss_fn(model, inputs, target, weight, ignore)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            optimizer_step(loss, opt, sched)
             running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
             bar.set_postfix(loss=f"{running:.3f}")
-        save_state(state_path, {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                                "epoch": epoch + 1, "config": asdict(cfg)})
+        save_state(state_path, model, opt, sched, rng, epoch + 1, asdict(cfg))
     model.eval()
     meta = {k: ckpt[k] for k in ("class_names", "palette", "ignore_id", "mean", "std", "input_size")}
     save_checkpoint(out / f"{cfg.head}.pt", model, cfg.head, config, meta, extra={"trained_epochs": cfg.epochs})
