@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from edgeseg._fs import atomic_write_text
 from edgeseg._lazy import lazy_import
 from edgeseg.errors import UsageError
 
@@ -33,15 +32,6 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     if h < 32 or w < 32:
         raise UsageError(f"--size {text!r} is too small; use at least 32x32")
     return h, w
-
-
-def write_json_atomic(path: str | os.PathLike[str], data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def segmenter(args: argparse.Namespace):
@@ -71,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {'n/a' if iou is None else f'{iou:6.2f}'}")
     print(f"mIoU {result['miou']:.2f}%  pixel accuracy {result['pixel_accuracy']:.2f}%  ({result['frames']} frames)")
     if args.json:
-        write_json_atomic(args.json, result)
+        atomic_write_text(args.json, json.dumps(result, indent=2))
     return 0

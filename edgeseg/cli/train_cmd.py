@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=5, help="heads: frames per synthetic clip (default: %(default)s)")
     p.add_argument("--init", help="backbone: start from this checkpoint's weights (fine-tuning schedule)")
     p.add_argument("--crop", default="352x352", help="backbone: training crop HxW (default: %(default)s)")
+    p.add_argument("--input-size", default="480x640", help="backbone: network input HxW recorded in the checkpoint; "
+                   "frames are resized to it (CamVid 360x480 frames upscaled 4/3 gain ~5 mIoU on val) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds resumable state")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         from edgeseg.train.backbone import BackboneConfig, train_backbone
         cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
                              width=args.width, seed=args.seed, threads=args.threads, init=args.init,
-                             crop=parse_size(args.crop) or (352, 352))
+                             crop=parse_size(args.crop) or (352, 352), input_size=parse_size(args.input_size) or (480, 640))
         apply_overrides(cfg, args)
         train_backbone(cfg, resume=not args.no_resume)
         return 0

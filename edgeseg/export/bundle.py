@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from edgeseg import __version__
+from edgeseg._fs import default_mode
 from edgeseg.calibration.frames import read_frames
 from edgeseg.data.evaluate import evaluate_folder
 from edgeseg.errors import EdgesegError, UsageError
@@ -82,6 +83,7 @@ def export_bundle(opts: ExportOptions) -> Path:
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    os.chmod(tmp, default_mode(directory=True))
     try:
         _build(opts, backbone, ckpt, heads, backbone_path, calib, tmp)
         _replace_dir(tmp, out)

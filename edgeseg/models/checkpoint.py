@@ -8,12 +8,12 @@ the package).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgeseg._fs import atomic_path
 from edgeseg.errors import CheckpointError
 from edgeseg.models.registry import build_model
 
@@ -50,16 +50,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, arch: 
 
 def atomic_torch_save(path: str | os.PathLike[str], obj: Any) -> None:
     """torch.save to a temp file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class BackboneConfig:
     seed: int = 0
     threads: int | None = None
     init: str | None = None  # start from this checkpoint's weights (a second, fine-tuning schedule)
+    input_size: tuple[int, int] = (480, 640)  # deployment input (H, W) recorded in the checkpoint
 
 
 def seg_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ignore_id: int) -> torch.Tensor:
@@ -47,7 +48,7 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
     """Train and write ``cfg.out/backbone.pt``; ``cfg.out/last.pt`` lets an interrupted run resume."""
     set_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    meta = camvid_meta()
+    meta = camvid_meta(cfg.input_size)
     images, labels = FolderDataset(cfg.images, cfg.labels).load_all()
     ignore = meta["ignore_id"]
     num_classes = len(meta["class_names"])

@@ -15,7 +15,7 @@ from edgeseg.models.checkpoint import atomic_torch_save
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
-def camvid_meta(input_size: tuple[int, int] = (360, 480)) -> dict[str, Any]:
+def camvid_meta(input_size: tuple[int, int] = (480, 640)) -> dict[str, Any]:
     """Checkpoint metadata for CamVid-11 models."""
     return {"class_names": list(CAMVID_CLASSES), "palette": [list(c) for c in CAMVID_PALETTE],
             "ignore_id": CAMVID_IGNORE, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),

@@ -36,6 +36,8 @@ def test_backbone_checkpoint_is_complete_and_resumable(tiny_backbone):
         assert key in ckpt
     assert ckpt["arch"] == "icnet" and len(ckpt["class_names"]) == 11 and ckpt["trained_epochs"] == 2
     assert (root / "run" / "last.pt").is_file()
+    from edgeseg._fs import default_mode
+    assert path.stat().st_mode & 0o777 == default_mode()  # atomic writes keep the usual permissions
     # Asking for the same number of epochs again resumes at the end and trains nothing more.
     before = {k: v.clone() for k, v in model.state_dict().items()}
     again, _ = load_checkpoint(train_backbone(BackboneConfig(images=str(root / "images"), labels=str(root / "labels"),
