@@ -32,7 +32,7 @@ class FlowEstimator:
 
     def __init__(self, params: FlowParams = FlowParams()):
         self.params = params
-        dis = cv2.DISOpticalFlow_create(PRESETS[params.preset])
+        dis = cv2.DISOpticalFlow_create(PRESETS[params.preset])  # type: ignore[attr-defined]
         dis.setFinestScale(params.finest_scale)
         dis.setPatchSize(params.patch_size)
         dis.setPatchStride(max(1, params.patch_size // 2))
