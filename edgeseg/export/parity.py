@@ -26,7 +26,7 @@ class Parity:
     miou: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("miou_fp32", "miou")}
+        return asdict(self)
 
 
 def ort_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
