@@ -134,3 +134,12 @@ def test_missing_head_checkpoint(tiny_set, tmp_path):
     r = run_cli("export", str(tmp_path / "backbone.pt"), "--out", str(tmp_path / "out"), "--heads", "refiner",
                 "--calib", str(root / "frames"), "--no-progress")
     assert r.returncode == 2 and "refiner" in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_eval_on_bundle_needs_no_torch(tiny_set):
+    root, bundle = tiny_set
+    code = ("import sys; from edgeseg.cli.main import main; "
+            f"rc = main(['eval', {str(bundle)!r}, '--images', {str(root / 'frames')!r}, '--labels', "
+            f"{str(root / 'labels')!r}, '--no-progress']); sys.exit(rc or 10 * ('torch' in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
