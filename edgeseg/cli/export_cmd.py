@@ -14,15 +14,34 @@ HEAD_CHOICES = ("refiner", "stgru", "netwarp", "gcrf")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="checkpoint file, folder with backbone.pt (+ heads), or 'default'")
     p.add_argument("--out", required=True, help="bundle folder to write (replaced only once the new one is complete)")
-    p.add_argument("--precision", default="fp32", choices=["fp32"], help="graph precision (default: %(default)s)")
-    p.add_argument("--calib", help="frames for the parity gate: image folder or video (default: CamVid val)")
-    p.add_argument("--calib-frames", type=int, default=16, help="number of frames used (default: %(default)s)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
+                   help="graph precision; fp16/int8 keep fp32 inputs and outputs (default: %(default)s)")
+    p.add_argument("--calib", help="frames for the parity gate and int8 calibration: image folder or video "
+                                   "(default: CamVid val from ../shared/data)")
+    p.add_argument("--calib-frames", type=int, default=32,
+                   help="int8 calibration frames, taken after the parity frames (default: %(default)s)")
+    p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
+                   help="int8 activation range estimator (default: %(default)s)")
+    p.add_argument("--parity-frames", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
+    p.add_argument("--size", metavar="HxW", type=parse_size,
+                   help="static input size of the graphs, multiples of 32 (default: the checkpoint's, e.g. 480x640)")
     p.add_argument("--heads", default="all", help="all | none | comma list of refiner,stgru,netwarp,gcrf (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
     p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test when present)")
     p.add_argument("--miou-labels", help="labels for the backbone mIoU check (default: CamVid testannot)")
+    p.add_argument("--tensorrt", action="store_true",
+                   help="also build TensorRT engines (needs TensorRT 10/11 and an NVIDIA GPU)")
+    p.add_argument("--workspace", type=int, default=1024, metavar="MIB", help="TensorRT workspace limit (default: %(default)s MiB)")
     p.add_argument("--allow-parity-failure", action="store_true", help="keep the bundle even if a gate fails (recorded in parity.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 480x640") from None
+    return h, w
 
 
 def parse_heads(text: str) -> tuple[str, ...]:
@@ -42,17 +61,25 @@ def run(args: argparse.Namespace) -> int:
     lazy_import("onnx", "pip install 'edgeseg[export]'")
     from edgeseg.export.bundle import ExportOptions, export_bundle
     opts = ExportOptions(model=args.model, out=args.out, precision=args.precision, calib=args.calib,
-                         calib_frames=args.calib_frames, heads=parse_heads(args.heads), opset=args.opset,
-                         allow_parity_failure=args.allow_parity_failure, miou_images=args.miou_images,
-                         miou_labels=args.miou_labels, progress=not args.no_progress)
+                         calib_frames=args.calib_frames, calib_method=args.calib_method,
+                         parity_frames=args.parity_frames, size=args.size, heads=parse_heads(args.heads),
+                         opset=args.opset, allow_parity_failure=args.allow_parity_failure,
+                         miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
+                         tensorrt=args.tensorrt, workspace_mib=args.workspace)
     out = export_bundle(opts)
-    parity = json.loads((out / "parity.json").read_text())
-    print(f"{'graph':<14} {'precision':<9} {'max |diff|':>11} {'mean |diff|':>12} {'agreement %':>12}")
-    for key, p in parity.items():
-        print(f"{key:<14} {p['precision']:<9} {p['max_abs_diff']:11.2e} {p['mean_abs_diff']:12.2e} {p['pixel_agreement']:12.4f}"
-              + ("" if p["passed"] else "  FAILED"))
-    bb = parity.get("backbone", {})
-    if bb.get("miou") is not None:
-        print(f"backbone mIoU: torch {bb['miou_fp32']:.2f}%  bundle {bb['miou']:.2f}%")
+    print_parity(json.loads((out / "parity.json").read_text()))
     print(f"bundle written to {out}")
     return 0
+
+
+def print_parity(parity: dict) -> None:
+    """One row per graph file: precision, differences against torch fp32, agreement, mIoU, status."""
+    print(f"{'graph':<22} {'precision':<9} {'max |diff|':>11} {'mean |diff|':>12} {'agreement %':>12} {'mIoU %':>14}  status")
+    for key, p in parity.items():
+        for name, row in [(key, p)] + [(f"{key} [{v}]", r) for v, r in p.get("variants", {}).items()]:
+            miou = f"{row['miou']:.2f} ({row['miou'] - row['miou_fp32']:+.2f})" if row.get("miou") is not None else "-"
+            status = "ok" if row["passed"] else "FAILED"
+            if row.get("fallback"):
+                status += f" ({row['fallback']})"
+            print(f"{name:<22} {row['precision']:<9} {row['max_abs_diff']:11.2e} {row['mean_abs_diff']:12.2e} "
+                  f"{row['pixel_agreement']:12.4f} {miou:>14}  {status}")

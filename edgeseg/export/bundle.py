@@ -3,6 +3,11 @@
 The bundle is assembled in a temporary sibling folder and renamed into place only after every graph
 passed its parity gate (or --allow-parity-failure was given), so an interrupted or failed export
 never leaves a half-written bundle behind.
+
+Precisions: every graph is first exported in fp32 (kept in the bundle: the reference, and what a
+fallback uses). fp16 converts it (fp32 inputs/outputs); int8 calibrates it on frames that the parity
+gate does not use. A head that fails its gate at the reduced precision falls back to fp32, recorded in
+the manifest; the backbone, the graph that int8/fp16 is asked for, must pass.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
@@ -24,17 +30,20 @@ from tqdm import tqdm
 from edgeseg import __version__
 from edgeseg._fs import default_mode
 from edgeseg.calibration.frames import read_frames
+from edgeseg.calibration.ort_qdq import METHODS, quantize_qdq
 from edgeseg.data.evaluate import evaluate_folder
 from edgeseg.errors import EdgesegError, UsageError
-from edgeseg.export.graphs import DOWNSCALES, graph_specs, real_feeds
+from edgeseg.export.fp16 import convert_fp16
+from edgeseg.export.graphs import DOWNSCALES, GraphSpec, graph_specs, real_feeds
 from edgeseg.export.onnx_io import describe_io, example_inputs, export_onnx
-from edgeseg.export.parity import Parity, measure, ort_session
+from edgeseg.export.parity import THRESHOLDS, Parity, measure, ort_session
 from edgeseg.models.checkpoint import HEADS, load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
-from edgeseg.runtime.bundle import FORMAT_VERSION, MANIFEST, load_bundle, sha256_file
+from edgeseg.runtime.bundle import FORMAT_VERSION, MANIFEST, ORT_X86, load_bundle, sha256_file
 from edgeseg.runtime.segment import BundleSegmenter
 
 SHARED_CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
+PRECISIONS = tuple(THRESHOLDS)
 
 
 class ParityError(EdgesegError):
@@ -46,8 +55,11 @@ class ExportOptions:
     model: str
     out: str
     precision: str = "fp32"
-    calib: str | None = None  # frames for parity (default CamVid val)
-    calib_frames: int = 16
+    calib: str | None = None  # frames for parity and int8 calibration (default CamVid val)
+    calib_frames: int = 32  # int8 calibration frames (taken after the parity frames)
+    calib_method: str = "minmax"
+    parity_frames: int = 16
+    size: tuple[int, int] | None = None  # static input size (default: the checkpoint's)
     heads: tuple[str, ...] = HEADS
     opset: int = 18
     allow_parity_failure: bool = False
@@ -55,6 +67,8 @@ class ExportOptions:
     miou_labels: str | None = None
     progress: bool = True
     downscales: tuple[float, ...] = DOWNSCALES
+    tensorrt: bool = False
+    workspace_mib: int = 1024
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,12 +79,28 @@ def default_source(path: str | None, sub: str) -> str | None:
     return str(candidate) if candidate.is_dir() else None
 
 
+def check_options(opts: ExportOptions) -> None:
+    """Reject bad options before any work is done."""
+    if opts.precision not in PRECISIONS:
+        raise UsageError(f"--precision {opts.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if opts.calib_method not in METHODS:
+        raise UsageError(f"--calib-method {opts.calib_method!r}: choose one of {', '.join(METHODS)}")
+    if opts.parity_frames < 1 or (opts.precision == "int8" and opts.calib_frames < 1):
+        raise UsageError("--calib-frames and the parity frames must be at least 1")
+    if opts.size is not None and (min(opts.size) < 64 or any(s % 32 for s in opts.size)):
+        raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: height and width must be multiples of 32, >= 64")
+    if opts.tensorrt:
+        from edgeseg.export.tensorrt_build import require_tensorrt
+        require_tensorrt()
+
+
 def export_bundle(opts: ExportOptions) -> Path:
     """Export and gate every graph; returns the bundle folder. Raises ParityError on a failed gate."""
-    if opts.precision != "fp32":
-        raise UsageError(f"precision {opts.precision!r} is not available yet in this version; use fp32")
+    check_options(opts)
     backbone_path, folder = resolve_model_dir(opts.model)
     backbone, ckpt = load_checkpoint(backbone_path)
+    if opts.size is not None:
+        ckpt = {**ckpt, "input_size": list(opts.size)}
     all_heads = load_heads(folder)
     missing = [h for h in opts.heads if h not in all_heads]
     if missing:
@@ -96,31 +126,93 @@ def export_bundle(opts: ExportOptions) -> Path:
 def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: dict[str, torch.nn.Module],
            backbone_path: Path, calib: str, tmp: Path) -> None:
     specs = graph_specs(backbone, heads, opts.downscales)
-    steps = tqdm(total=2 * len(specs) + 2, desc="export", unit="step", disable=not opts.progress)
+    per_graph = {"fp32": 2, "fp16": 3, "int8": 3}[opts.precision]
+    steps = tqdm(total=per_graph * len(specs) + 2 + opts.tensorrt, desc=f"export {opts.precision}", unit="step",
+                 disable=not opts.progress)
     steps.set_postfix_str("reading frames")
-    feeds = real_feeds(specs, backbone, ckpt, read_frames(calib, opts.calib_frames + 2))
+    n_parity = opts.parity_frames + 2  # +2: the GCRF window needs 3 frames for its first feed
+    frames = list(read_frames(calib, n_parity + (opts.calib_frames if opts.precision == "int8" else 0)))
+    parity_feeds = real_feeds(specs, backbone, ckpt, frames[:n_parity])
+    calib_feeds = real_feeds(specs, backbone, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
     steps.update()
     graphs: dict[str, Any] = {}
-    parity: dict[str, Any] = {}
-    failures = []
+    parity: dict[str, Parity] = {}
     for spec in specs:
-        if not feeds[spec.key]:
+        if not parity_feeds[spec.key] or (opts.precision == "int8" and not calib_feeds[spec.key]):
             raise UsageError(f"{calib} gave too few frames to build inputs for {spec.key}; pass a longer --calib source")
         steps.set_postfix_str(f"export {spec.key}")
-        fname = spec.key.replace("@", "_d") + ".onnx"
-        export_onnx(spec.module, example_inputs(feeds[spec.key][0], spec.input_names), tmp / fname,
+        stem = spec.key.replace("@", "_d")
+        export_onnx(spec.module, example_inputs(parity_feeds[spec.key][0], spec.input_names), tmp / f"{stem}.onnx",
                     spec.input_names, spec.output_names, opts.opset)
         steps.update()
-        steps.set_postfix_str(f"parity {spec.key}")
-        result = measure(spec.module, ort_session(tmp / fname), feeds[spec.key], spec.input_names, opts.precision)
-        inputs, outputs = describe_io(tmp / fname)
-        graphs[spec.key] = {"file": fname, "role": spec.name, "downscale": spec.downscale, "precision": opts.precision,
-                            "sha256": sha256_file(tmp / fname), "inputs": inputs, "outputs": outputs}
-        parity[spec.key] = result
-        if not result.passed:
-            failures.append(f"{spec.key}: agreement {result.pixel_agreement:.3f}% < {result.threshold}%")
+        graphs[spec.key], parity[spec.key] = _gate_graph(opts, spec, stem, tmp, parity_feeds[spec.key],
+                                                         calib_feeds.get(spec.key, []), steps)
+    manifest = _manifest(opts, ckpt, backbone_path, graphs)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    steps.set_postfix_str("backbone mIoU")
+    _backbone_miou(opts, backbone, ckpt, tmp, parity)
+    steps.update()
+    if opts.tensorrt:
+        steps.set_postfix_str("TensorRT engines")
+        from edgeseg.export.tensorrt_build import build_engines
+        manifest["engines"] = build_engines(load_bundle(tmp), tmp / "engines", opts.workspace_mib)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         steps.update()
-    manifest = {
+    steps.close()
+    (tmp / "parity.json").write_text(json.dumps({k: v.to_json() for k, v in parity.items()}, indent=2))
+    failures = [f"{k}: {p.failure}" for k, p in parity.items() if p.failure]
+    if failures and not opts.allow_parity_failure:
+        raise ParityError("parity gate failed (no bundle written): " + "; ".join(failures) +
+                          ". Use a higher precision or --allow-parity-failure to keep it anyway")
+
+
+def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feeds: list[dict[str, np.ndarray]],
+                calib_feeds: list[dict[str, np.ndarray]], steps: tqdm) -> tuple[dict[str, Any], Parity]:
+    """Convert one exported fp32 graph to the bundle precision and gate it; a failing head falls back to fp32."""
+    fp32_file = f"{stem}.onnx"
+    entry: dict[str, Any] = {"role": spec.name, "downscale": spec.downscale, "requested": opts.precision}
+    variants: dict[str, str] = {}
+    if opts.precision == "fp32":
+        file = fp32_file
+    elif opts.precision == "fp16":
+        steps.set_postfix_str(f"fp16 {spec.key}")
+        file = f"{stem}.fp16.onnx"
+        convert_fp16(tmp / fp32_file, tmp / file)
+    else:
+        steps.set_postfix_str(f"int8 calibration {spec.key}")
+        file = f"{stem}.int8.onnx"
+        quantize_qdq(tmp / fp32_file, tmp / file, calib_feeds, opts.calib_method, "int8")
+        variants[ORT_X86] = f"{stem}.int8.ort-x86.onnx"
+        quantize_qdq(tmp / fp32_file, tmp / variants[ORT_X86], calib_feeds, opts.calib_method, "uint8")
+        entry["quantization"] = {"method": opts.calib_method, "frames": len(calib_feeds), "weights": "int8 symmetric per-channel",
+                                 "activations": "int8 symmetric", ORT_X86: "uint8 asymmetric activations (x86 ONNX Runtime)"}
+    if opts.precision != "fp32":
+        steps.update()
+    steps.set_postfix_str(f"parity {spec.key}")
+    result = measure(spec.module, ort_session(tmp / file), feeds, spec.input_names, opts.precision)
+    for name, vfile in variants.items():
+        result.variants[name] = measure(spec.module, ort_session(tmp / vfile), feeds, spec.input_names, opts.precision)
+    steps.update()
+    if not result.all_passed and spec.name != "backbone" and opts.precision != "fp32":
+        reason = result.failure
+        for f in [file, *variants.values()]:
+            (tmp / f).unlink()
+        file, variants = fp32_file, {}
+        entry.pop("quantization", None)
+        result = measure(spec.module, ort_session(tmp / file), feeds, spec.input_names, "fp32")
+        result.fallback = f"{opts.precision} failed its gate ({reason}); kept fp32"
+        entry["fallback"] = result.fallback
+    inputs, outputs = describe_io(tmp / fp32_file)  # fp16/int8 graphs keep fp32 inputs/outputs
+    entry.update({"file": file, "precision": result.precision, "sha256": sha256_file(tmp / file),
+                  "inputs": inputs, "outputs": outputs})
+    entry["variants"] = {name: {"file": f, "sha256": sha256_file(tmp / f)} for name, f in variants.items()}
+    if file != fp32_file:
+        entry["variants"]["fp32"] = {"file": fp32_file, "sha256": sha256_file(tmp / fp32_file)}
+    return entry, result
+
+
+def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, graphs: dict[str, Any]) -> dict[str, Any]:
+    return {
         "format_version": FORMAT_VERSION,
         "producer": {"edgeseg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": ort.__version__, "python": platform.python_version()},
@@ -129,30 +221,32 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         "classes": {"names": ckpt["class_names"], "palette": ckpt["palette"], "ignore_id": ckpt["ignore_id"]},
         "input": {"size": list(ckpt["input_size"]), "channel_order": "RGB", "layout": "NCHW",
                   "mean": ckpt["mean"], "std": ckpt["std"]},
+        "precision": opts.precision,
         "opset": opts.opset,
         "graphs": graphs,
         "engines": {},
     }
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    steps.set_postfix_str("backbone mIoU")
-    _backbone_miou(opts, backbone, ckpt, tmp, parity)
-    steps.update()
-    steps.close()
-    (tmp / "parity.json").write_text(json.dumps({k: v.to_json() for k, v in parity.items()}, indent=2))
-    if failures and not opts.allow_parity_failure:
-        raise ParityError("parity gate failed (no bundle written): " + "; ".join(failures) +
-                          ". Use a higher precision or --allow-parity-failure to keep it anyway")
 
 
 def _backbone_miou(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, tmp: Path, parity: dict[str, Parity]) -> None:
+    """Backbone mIoU of torch fp32 and of every bundle file of the backbone (CamVid test by default)."""
     images, labels = default_source(opts.miou_images, "test"), default_source(opts.miou_labels, "testannot")
-    if images is None or labels is None:
+    if images is None or labels is None or "backbone" not in parity:
         return
     names, ignore = ckpt["class_names"], ckpt["ignore_id"]
-    ref = evaluate_folder(TorchSegmenter(backbone, ckpt), images, labels, names, ignore, progress=False)
-    got = evaluate_folder(BundleSegmenter(load_bundle(tmp)), images, labels, names, ignore, progress=False)
-    parity["backbone"].miou_fp32 = ref["miou"]
-    parity["backbone"].miou = got["miou"]
+    bundle = load_bundle(tmp)
+
+    def miou(variant: str | None) -> float:
+        seg = BundleSegmenter(bundle, variant=variant)
+        return float(evaluate_folder(seg, images, labels, names, ignore, progress=False)["miou"])
+
+    result = parity["backbone"]
+    result.miou_fp32 = float(evaluate_folder(TorchSegmenter(backbone, ckpt), images, labels, names, ignore,
+                                             progress=False)["miou"])
+    result.set_miou(miou(None))
+    for name, variant in result.variants.items():
+        variant.miou_fp32 = result.miou_fp32
+        variant.set_miou(miou(name))
 
 
 def _replace_dir(new: Path, dest: Path) -> None:

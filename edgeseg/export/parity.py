@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import onnxruntime as ort
 import torch
 
 THRESHOLDS = {"fp32": 99.99, "fp16": 99.5, "int8": 98.0}  # pixel agreement, percent
+MAX_MIOU_DROP = {"int8": 1.0}  # backbone mIoU points lost against torch fp32 on the labelled check set
 
 
 @dataclass
@@ -24,9 +25,36 @@ class Parity:
     passed: bool
     miou_fp32: float | None = None
     miou: float | None = None
+    fallback: str | None = None  # set when a head fell back to fp32
+    variants: dict[str, Parity] = field(default_factory=dict)  # e.g. the x86 ONNX Runtime int8 twin
+
+    @property
+    def failure(self) -> str | None:
+        """Why this graph (or one of its variants) failed its gate; None when it passed."""
+        if not self.passed:
+            if self.pixel_agreement < self.threshold:
+                return f"agreement {self.pixel_agreement:.3f}% < {self.threshold}%"
+            return f"mIoU {self.miou:.2f}% is more than {MAX_MIOU_DROP[self.precision]} below fp32 {self.miou_fp32:.2f}%"
+        for name, v in self.variants.items():
+            if v.failure:
+                return f"{name}: {v.failure}"
+        return None
+
+    @property
+    def all_passed(self) -> bool:
+        return self.failure is None
+
+    def set_miou(self, miou: float) -> None:
+        """Record the bundle's mIoU; precisions with a maximum drop fail when it is exceeded."""
+        self.miou = miou
+        limit = MAX_MIOU_DROP.get(self.precision)
+        if limit is not None and self.miou_fp32 is not None and self.miou_fp32 - miou > limit:
+            self.passed = False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {k: v for k, v in vars(self).items() if k != "variants"}
+        out["variants"] = {k: v.to_json() for k, v in self.variants.items()}
+        return out
 
 
 def ort_session(path: Path, threads: int | None = None) -> ort.InferenceSession:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from edgeseg.errors import UsageError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+ORT_X86 = "ort_x86"  # int8 twin with uint8 activations: the form ONNX Runtime's x86 kernels fuse
+AUTO = "auto"
 
 
 class BundleError(UsageError):
@@ -45,12 +48,28 @@ class Bundle:
     def graphs(self) -> dict[str, dict[str, Any]]:
         return self.manifest["graphs"]
 
-    def graph_path(self, key: str, verify: bool = True) -> Path:
-        """Path of graph ``key``; with ``verify`` its sha256 must match the manifest."""
+    @property
+    def precision(self) -> str:
+        return str(self.manifest.get("precision", "fp32"))
+
+    def graph_path(self, key: str, verify: bool = True, variant: str | None = None) -> Path:
+        """Path of graph ``key`` (or of one of its ``variants``, e.g. ``fp32``, ``ort_x86``).
+
+        ``variant="auto"`` picks the file ONNX Runtime runs best on this CPU. With ``verify`` the file's
+        sha256 must match the manifest.
+        """
         if key not in self.graphs:
             raise BundleError(f"bundle {self.root} has no graph {key!r} (it has: {', '.join(sorted(self.graphs))}); "
                               "re-export with the heads you need (edgeseg export --heads ...)")
         entry = self.graphs[key]
+        variants = entry.get("variants", {})
+        if variant == AUTO:
+            variant = ORT_X86 if ORT_X86 in variants and _is_x86() else None
+        if variant is not None:
+            if variant not in variants:
+                raise BundleError(f"graph {key!r} of {self.root} has no {variant!r} variant "
+                                  f"(it has: {', '.join(sorted(variants)) or 'none'})")
+            entry = variants[variant]
         path = self.root / entry["file"]
         if not path.is_file():
             raise BundleError(f"{path} listed in the manifest is missing; re-export the bundle")
@@ -58,6 +77,10 @@ class Bundle:
             raise BundleError(f"{path} does not match the sha256 in {self.root / MANIFEST} (modified or corrupt); "
                               "re-export the bundle")
         return path
+
+
+def _is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "x86", "i686")
 
 
 def load_bundle(root: str | Path) -> Bundle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
-from edgeseg.runtime.bundle import Bundle, graph_key
+from edgeseg.runtime.bundle import AUTO, Bundle, graph_key
 from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 
@@ -13,10 +13,10 @@ from edgeseg.runtime.preprocess import preprocess
 class BundleSegmenter:
     """``seg(rgb) -> labels HxW uint8`` running the bundle's backbone at downscale D on ONNX Runtime."""
 
-    def __init__(self, bundle: Bundle, downscale: float = 1.0, graph: str | None = None):
+    def __init__(self, bundle: Bundle, downscale: float = 1.0, graph: str | None = None, variant: str | None = AUTO):
         key = graph or graph_key("backbone", downscale)
-        entry = bundle.graphs.get(key)
-        self.engine = OnnxRuntimeEngine(bundle.graph_path(key))
+        self.engine = OnnxRuntimeEngine(bundle.graph_path(key, variant=variant))
+        entry = bundle.graphs[key]
         shape = next(i["shape"] for i in entry["inputs"] if i["name"] == "image")
         self.size = (int(shape[2]), int(shape[3]))
         self.mean, self.std = bundle.manifest["input"]["mean"], bundle.manifest["input"]["std"]

@@ -16,8 +16,7 @@ from edgeseg.data.folders import FolderDataset
 from edgeseg.models.checkpoint import read_checkpoint, save_checkpoint
 from edgeseg.models.icnet import ICNet
 from edgeseg.train.augment import augment, class_weights
-from edgeseg.train.common import (camvid_meta, optimizer_step, resume_state, save_state, seed_everything, set_threads,
-                                  to_tensor_batch)
+from edgeseg.train.common import camvid_meta, optimizer_step, resume_state, save_state, seed_everything, set_threads, to_tensor_batch
 
 
 @dataclass

@@ -4,44 +4,14 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
 
-from edgeseg.export.bundle import ExportOptions, export_bundle
 from edgeseg.export.parity import measure, ort_session
-from edgeseg.models import build_model
-from edgeseg.models.checkpoint import save_checkpoint
 from edgeseg.runtime.bundle import BundleError, load_bundle
-from edgeseg.train.common import camvid_meta
-
-
-@pytest.fixture(scope="module")
-def tiny_set(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    torch.manual_seed(0)
-    meta = camvid_meta((64, 96))
-    backbone = build_model("icnet", num_classes=11, width=0.25)
-    save_checkpoint(root / "model" / "backbone.pt", backbone, "icnet", {"num_classes": 11, "width": 0.25}, meta)
-    configs = {"refiner": {"width": 0.25, "feat_channels": backbone.feat_channels},
-               "netwarp": {"feat_channels": backbone.feat_channels}, "stgru": {}, "gcrf": {}}
-    for name, cfg in configs.items():
-        save_checkpoint(root / "model" / f"{name}.pt", build_model(name, num_classes=11, **cfg), name,
-                        {"num_classes": 11, **cfg}, meta)
-    rng = np.random.default_rng(0)
-    (root / "frames").mkdir()
-    base = cv2.GaussianBlur(rng.integers(0, 255, size=(64, 120, 3)).astype(np.uint8), (5, 5), 0)
-    for i in range(6):  # a camera panning over a texture
-        cv2.imwrite(str(root / "frames" / f"{i:03d}.png"), base[:, 2 * i:2 * i + 96])
-    (root / "labels").mkdir()
-    for i in range(6):
-        cv2.imwrite(str(root / "labels" / f"{i:03d}.png"), rng.integers(0, 12, size=(64, 96)).astype(np.uint8))
-    bundle = export_bundle(ExportOptions(model=str(root / "model"), out=str(root / "bundle"), calib=str(root / "frames"),
-                                         calib_frames=4, progress=False, miou_images=str(root / "frames"),
-                                         miou_labels=str(root / "labels")))
-    return root, bundle
+from tests.export.conftest import run_cli
 
 
 def test_bundle_contents(tiny_set):
@@ -82,16 +52,12 @@ def test_parity_gate_detects_a_different_model(tiny_set):
     assert not result.passed and result.max_abs_diff > 1e-2
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "edgeseg", *args], capture_output=True, text=True)
-
-
 def test_eval_on_bundle(tiny_set, tmp_path):
     root, bundle = tiny_set
     r = run_cli("eval", str(bundle), "--images", str(root / "frames"), "--labels", str(root / "labels"),
                 "--json", str(tmp_path / "r.json"), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 6
+    assert json.loads((tmp_path / "r.json").read_text())["frames"] == 10
 
 
 def copy_bundle(bundle, dest):
