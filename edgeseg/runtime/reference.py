@@ -36,3 +36,32 @@ def warp_nearest(maps: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Backward-warp ``maps`` (HxW or CxHxW, any dtype) with the full-resolution ``flow``."""
     rows, cols = source_index(flow, maps.shape[-2:])
     return maps[..., rows, cols]
+
+
+def iam_inconsistency(labels_f: np.ndarray, flow_back: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
+    """EVS eq. 3: M = [L_F != L_BF] (uint8 0/1), L_BF = L_F taken back to t-1 by the forward flow, then
+    brought forward again by the backward flow."""
+    labels_b = warp_nearest(labels_f, flow_fwd)
+    return (labels_f != warp_nearest(labels_b, flow_back)).astype(np.uint8)
+
+
+def blend_argmax(mask: np.ndarray, p_refined: np.ndarray, p_warped: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """EVS eq. 4 where M > 0: argmax_l M*P_ref + (1-M)*P_warp at the nearest low-resolution pixel; elsewhere
+    ``labels`` unchanged (there M = 0 gives exactly the warped labels)."""
+    H, W = mask.shape
+    _, h, w = p_refined.shape
+    ry = np.minimum(np.floor((np.arange(H) + 0.5) / (H / h)).astype(np.int64), h - 1)
+    rx = np.minimum(np.floor((np.arange(W) + 0.5) / (W / w)).astype(np.int64), w - 1)
+    out = labels.copy()
+    ys, xs = np.nonzero(mask > 0)
+    m = mask[ys, xs].astype(np.float32)
+    pr = p_refined[:, ry[ys], rx[xs]].astype(np.float32)
+    pw = p_warped[:, ry[ys], rx[xs]].astype(np.float32)
+    out[ys, xs] = (m * pr + (np.float32(1) - m) * pw).argmax(0).astype(np.uint8)
+    return out
+
+
+def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: int) -> np.ndarray:
+    """(rgb*(256-alpha) + palette[labels]*alpha + 128) >> 8, alpha in 0..256, integer maths."""
+    colours = palette[labels].astype(np.uint32)
+    return ((rgb.astype(np.uint32) * (256 - alpha) + colours * alpha + 128) >> 8).astype(np.uint8)

@@ -1,0 +1,387 @@
+/* edgeseg propagation kernels: nearest backward warp of several maps, IAM inconsistency mask,
+ * masked blend + argmax, colour overlay. Row bands run on POSIX threads with the GIL released.
+ *
+ * Semantics are defined by edgeseg/runtime/reference.py (NumPy); tests check that both agree exactly.
+ * Float arithmetic is done in the same order and precision as the reference (float32 flow maths,
+ * float64 grid ratios), so the results are bit-identical. Build without -ffast-math.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_THREADS 64
+#define MAX_MAPS 16
+
+typedef void (*band_fn)(void *ctx, Py_ssize_t y0, Py_ssize_t y1, int band);
+
+typedef struct {
+    band_fn fn;
+    void *ctx;
+    Py_ssize_t y0, y1;
+    int index;
+} band_t;
+
+static void *run_band(void *arg) {
+    band_t *b = (band_t *)arg;
+    b->fn(b->ctx, b->y0, b->y1, b->index);
+    return NULL;
+}
+
+/* Split rows [0, h) into `threads` bands; band 0 runs on the calling thread. */
+static void parallel_rows(band_fn fn, void *ctx, Py_ssize_t h, int threads) {
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads > h) threads = (int)(h > 0 ? h : 1);
+    band_t bands[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int i = 0; i < threads; i++) {
+        bands[i].fn = fn;
+        bands[i].ctx = ctx;
+        bands[i].y0 = h * i / threads;
+        bands[i].y1 = h * (i + 1) / threads;
+        bands[i].index = i;
+    }
+    for (int i = 1; i < threads; i++)
+        started[i] = pthread_create(&tids[i], NULL, run_band, &bands[i]) == 0;
+    run_band(&bands[0]);
+    for (int i = 1; i < threads; i++) {
+        if (started[i]) pthread_join(tids[i], NULL);
+        else run_band(&bands[i]); /* could not start a thread: do its band here */
+    }
+}
+
+/* ---- source index: the map pixel that (y, x) samples, exactly as reference.source_index ---- */
+
+typedef struct {
+    const float *flow; /* fh x fw x 2 */
+    Py_ssize_t fh, fw, h, w;
+    double sy, sx;
+    float fsy, fsx;
+} grid_t;
+
+static void grid_init(grid_t *g, const float *flow, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t h, Py_ssize_t w) {
+    g->flow = flow; g->fh = fh; g->fw = fw; g->h = h; g->w = w;
+    g->sy = (double)fh / (double)h;
+    g->sx = (double)fw / (double)w;
+    g->fsy = (float)g->sy;
+    g->fsx = (float)g->sx;
+}
+
+static inline Py_ssize_t grid_full_row(const grid_t *g, Py_ssize_t y) {
+    Py_ssize_t fy = (Py_ssize_t)floor(((double)y + 0.5) * g->sy);
+    return fy < g->fh - 1 ? fy : g->fh - 1;
+}
+
+static inline Py_ssize_t grid_full_col(const grid_t *g, Py_ssize_t x) {
+    Py_ssize_t fx = (Py_ssize_t)floor(((double)x + 0.5) * g->sx);
+    return fx < g->fw - 1 ? fx : g->fw - 1;
+}
+
+static inline Py_ssize_t clamp_round(float base, float d, float hi) {
+    float p = base + d;
+    if (!(p >= 0.0f)) p = 0.0f; /* also catches NaN, which cannot occur after the isfinite check */
+    if (p > hi) p = hi;
+    return (Py_ssize_t)floorf(p + 0.5f);
+}
+
+/* Index into the h x w map that output pixel (y, x) reads, given the full-res row fy. */
+static inline Py_ssize_t grid_source(const grid_t *g, Py_ssize_t y, Py_ssize_t x, Py_ssize_t fy) {
+    const float *f = g->flow + 2 * (fy * g->fw + grid_full_col(g, x));
+    float dx = isfinite(f[0]) ? f[0] : 0.0f;
+    float dy = isfinite(f[1]) ? f[1] : 0.0f;
+    dx = dx / g->fsx;
+    dy = dy / g->fsy;
+    Py_ssize_t rx = clamp_round((float)x, dx, (float)(g->w - 1));
+    Py_ssize_t ry = clamp_round((float)y, dy, (float)(g->h - 1));
+    return ry * g->w + rx;
+}
+
+/* ---- (a) warp several maps (same h x w, any channel count and item size) in one pass ---- */
+
+typedef struct {
+    grid_t g;
+    int n;
+    const char *src[MAX_MAPS];
+    char *dst[MAX_MAPS];
+    Py_ssize_t channels[MAX_MAPS], itemsize[MAX_MAPS];
+} warp_ctx;
+
+static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    (void)band;
+    warp_ctx *c = (warp_ctx *)p;
+    Py_ssize_t plane = c->g.h * c->g.w;
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        Py_ssize_t fy = grid_full_row(&c->g, y);
+        for (Py_ssize_t x = 0; x < c->g.w; x++) {
+            Py_ssize_t s = grid_source(&c->g, y, x, fy), d = y * c->g.w + x;
+            for (int m = 0; m < c->n; m++) {
+                Py_ssize_t sz = c->itemsize[m];
+                for (Py_ssize_t ch = 0; ch < c->channels[m]; ch++) {
+                    const char *from = c->src[m] + (ch * plane + s) * sz;
+                    char *to = c->dst[m] + (ch * plane + d) * sz;
+                    switch (sz) {
+                    case 1: *to = *from; break;
+                    case 2: memcpy(to, from, 2); break;
+                    case 4: memcpy(to, from, 4); break;
+                    default: memcpy(to, from, (size_t)sz);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous%s array", what, writable ? " writable" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* warp(flow f32 fh x fw x 2, srcs: list, dsts: list, h, w, channels: list, threads) */
+static PyObject *py_warp(PyObject *self, PyObject *args) {
+    PyObject *flow_obj, *srcs, *dsts, *chans;
+    Py_ssize_t h, w;
+    int threads;
+    if (!PyArg_ParseTuple(args, "OO!O!nnO!i", &flow_obj, &PyList_Type, &srcs, &PyList_Type, &dsts, &h, &w,
+                          &PyList_Type, &chans, &threads))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(srcs);
+    if (n != PyList_GET_SIZE(dsts) || n != PyList_GET_SIZE(chans) || n < 1 || n > MAX_MAPS || h < 1 || w < 1) {
+        PyErr_SetString(PyExc_ValueError, "warp: 1..16 maps with matching srcs/dsts/channels and h, w >= 1");
+        return NULL;
+    }
+    Py_buffer fb, sb[MAX_MAPS], db[MAX_MAPS];
+    int got = 0;
+    PyObject *result = NULL;
+    if (get_buffer(flow_obj, &fb, 0, "flow") != 0) return NULL;
+    warp_ctx c;
+    Py_ssize_t fh = fb.ndim == 3 ? fb.shape[0] : 0, fw = fb.ndim == 3 ? fb.shape[1] : 0;
+    if (fb.ndim != 3 || fb.shape[2] != 2 || fb.itemsize != 4 || fh < 1 || fw < 1) {
+        PyErr_SetString(PyExc_ValueError, "flow must be a float32 HxWx2 array");
+        goto done;
+    }
+    grid_init(&c.g, (const float *)fb.buf, fh, fw, h, w);
+    c.n = (int)n;
+    for (; got < n; got++) {
+        if (get_buffer(PyList_GET_ITEM(srcs, got), &sb[got], 0, "src") != 0) goto done;
+        if (get_buffer(PyList_GET_ITEM(dsts, got), &db[got], 1, "dst") != 0) { PyBuffer_Release(&sb[got]); goto done; }
+        Py_ssize_t ch = PyLong_AsSsize_t(PyList_GET_ITEM(chans, got));
+        if (ch < 1 || sb[got].itemsize != db[got].itemsize || sb[got].len != ch * h * w * sb[got].itemsize ||
+            db[got].len != sb[got].len) {
+            PyErr_SetString(PyExc_ValueError, "warp: each src/dst must hold channels x h x w items of one size");
+            got++;
+            goto done;
+        }
+        c.src[got] = sb[got].buf; c.dst[got] = db[got].buf;
+        c.channels[got] = ch; c.itemsize[got] = sb[got].itemsize;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(warp_band, &c, h, threads);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < got; i++) { PyBuffer_Release(&sb[i]); PyBuffer_Release(&db[i]); }
+    PyBuffer_Release(&fb);
+    return result;
+}
+
+/* ---- (b) IAM: M = [L_F != L_BF], L_B = L_F sampled by the forward flow, L_BF = L_B sampled by the backward flow ---- */
+
+typedef struct {
+    grid_t back, fwd;
+    const uint8_t *lf;
+    uint8_t *lb, *mask;
+    Py_ssize_t counts[MAX_THREADS];
+} iam_ctx;
+
+static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    iam_ctx *c = (iam_ctx *)p;
+    Py_ssize_t w = c->fwd.w;
+    (void)band;
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        Py_ssize_t fy = grid_full_row(&c->fwd, y);
+        for (Py_ssize_t x = 0; x < w; x++) c->lb[y * w + x] = c->lf[grid_source(&c->fwd, y, x, fy)];
+    }
+}
+
+static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    iam_ctx *c = (iam_ctx *)p;
+    Py_ssize_t w = c->back.w, count = 0;
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        Py_ssize_t fy = grid_full_row(&c->back, y);
+        for (Py_ssize_t x = 0; x < w; x++) {
+            uint8_t m = c->lf[y * w + x] != c->lb[grid_source(&c->back, y, x, fy)];
+            c->mask[y * w + x] = m;
+            count += m;
+        }
+    }
+    c->counts[band] = count;
+}
+
+/* iam(labels_f u8 h x w, flow_back, flow_fwd, scratch u8 h x w, mask u8 h x w, threads) -> inconsistent pixels */
+static PyObject *py_iam(PyObject *self, PyObject *args) {
+    PyObject *obj[5];
+    const char *names[5] = {"labels", "flow_back", "flow_fwd", "scratch", "mask"};
+    int threads, got = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &threads)) return NULL;
+    Py_buffer b[5];
+    PyObject *result = NULL;
+    for (; got < 5; got++)
+        if (get_buffer(obj[got], &b[got], got >= 3, names[got]) != 0) goto done;
+    Py_buffer *lf = &b[0], *fb = &b[1], *ff = &b[2];
+    if (lf->ndim != 2 || lf->itemsize != 1 || fb->ndim != 3 || ff->ndim != 3 || fb->itemsize != 4 || ff->itemsize != 4 ||
+        fb->shape[2] != 2 || ff->shape[2] != 2 || b[3].len != lf->len || b[4].len != lf->len || lf->len < 1) {
+        PyErr_SetString(PyExc_ValueError, "iam: uint8 HxW labels/scratch/mask and float32 HxWx2 flows");
+        goto done;
+    }
+    iam_ctx c;
+    Py_ssize_t h = lf->shape[0], w = lf->shape[1], total = 0;
+    grid_init(&c.back, (const float *)fb->buf, fb->shape[0], fb->shape[1], h, w);
+    grid_init(&c.fwd, (const float *)ff->buf, ff->shape[0], ff->shape[1], h, w);
+    c.lf = lf->buf; c.lb = b[3].buf; c.mask = b[4].buf;
+    memset(c.counts, 0, sizeof(c.counts));
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(iam_back_band, &c, h, threads);
+    parallel_rows(iam_mask_band, &c, h, threads);
+    Py_END_ALLOW_THREADS
+    for (int i = 0; i < MAX_THREADS; i++) total += c.counts[i];
+    result = PyLong_FromSsize_t(total);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+/* ---- (c) masked blend + argmax: where M > 0, label = argmax_l M*Pr[l] + (1-M)*Pw[l] at the nearest 1/s pixel ---- */
+
+typedef struct {
+    const float *mask, *pr, *pw;
+    uint8_t *labels;
+    Py_ssize_t H, W, L, h, w;
+    double sy, sx;
+    Py_ssize_t counts[MAX_THREADS];
+} blend_ctx;
+
+static void blend_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    blend_ctx *c = (blend_ctx *)p;
+    Py_ssize_t plane = c->h * c->w, count = 0;
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        Py_ssize_t ry = (Py_ssize_t)floor(((double)y + 0.5) / c->sy);
+        if (ry > c->h - 1) ry = c->h - 1;
+        for (Py_ssize_t x = 0; x < c->W; x++) {
+            float m = c->mask[y * c->W + x];
+            if (!(m > 0.0f)) continue;
+            Py_ssize_t rx = (Py_ssize_t)floor(((double)x + 0.5) / c->sx);
+            if (rx > c->w - 1) rx = c->w - 1;
+            Py_ssize_t q = ry * c->w + rx;
+            float best = 0.0f, one_minus = 1.0f - m;
+            int arg = 0;
+            for (Py_ssize_t l = 0; l < c->L; l++) {
+                float v = m * c->pr[l * plane + q] + one_minus * c->pw[l * plane + q];
+                if (l == 0 || v > best) { best = v; arg = (int)l; }
+            }
+            c->labels[y * c->W + x] = (uint8_t)arg;
+            count++;
+        }
+    }
+    c->counts[band] = count;
+}
+
+/* blend(mask f32 H x W, p_ref f32 L x h x w, p_warp f32 L x h x w, labels u8 H x W (in/out), threads) -> pixels */
+static PyObject *py_blend(PyObject *self, PyObject *args) {
+    PyObject *obj[4];
+    const char *names[4] = {"mask", "p_refined", "p_warped", "labels"};
+    int threads, got = 0;
+    if (!PyArg_ParseTuple(args, "OOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &threads)) return NULL;
+    Py_buffer b[4];
+    PyObject *result = NULL;
+    for (; got < 4; got++)
+        if (get_buffer(obj[got], &b[got], got == 3, names[got]) != 0) goto done;
+    if (b[0].ndim != 2 || b[0].itemsize != 4 || b[1].ndim != 3 || b[1].itemsize != 4 || b[2].len != b[1].len ||
+        b[3].ndim != 2 || b[3].itemsize != 1 || b[3].shape[0] != b[0].shape[0] || b[3].shape[1] != b[0].shape[1] ||
+        b[1].shape[0] < 1 || b[1].shape[0] > 256 || b[0].len < 1 || b[1].len < 1) {
+        PyErr_SetString(PyExc_ValueError, "blend: float32 HxW mask, float32 Lxhxw probabilities (L <= 256), uint8 HxW labels");
+        goto done;
+    }
+    blend_ctx c;
+    c.mask = b[0].buf; c.pr = b[1].buf; c.pw = b[2].buf; c.labels = b[3].buf;
+    c.H = b[0].shape[0]; c.W = b[0].shape[1];
+    c.L = b[1].shape[0]; c.h = b[1].shape[1]; c.w = b[1].shape[2];
+    c.sy = (double)c.H / (double)c.h; c.sx = (double)c.W / (double)c.w;
+    memset(c.counts, 0, sizeof(c.counts));
+    Py_ssize_t total = 0;
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(blend_band, &c, c.H, threads);
+    Py_END_ALLOW_THREADS
+    for (int i = 0; i < MAX_THREADS; i++) total += c.counts[i];
+    result = PyLong_FromSsize_t(total);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+/* ---- (d) overlay: out = (rgb * (256 - a) + palette[label] * a + 128) >> 8 ---- */
+
+typedef struct {
+    const uint8_t *rgb, *labels, *palette;
+    uint8_t *out;
+    Py_ssize_t w;
+    int a;
+} overlay_ctx;
+
+static void overlay_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    overlay_ctx *c = (overlay_ctx *)p;
+    int a = c->a, keep = 256 - a;
+    (void)band;
+    for (Py_ssize_t i = y0 * c->w; i < y1 * c->w; i++) {
+        const uint8_t *col = c->palette + 3 * c->labels[i];
+        for (int k = 0; k < 3; k++)
+            c->out[3 * i + k] = (uint8_t)((c->rgb[3 * i + k] * keep + col[k] * a + 128) >> 8);
+    }
+}
+
+/* overlay(rgb u8 H x W x 3, labels u8 H x W, palette u8 256 x 3, out u8 H x W x 3, alpha 0..256, threads) */
+static PyObject *py_overlay(PyObject *self, PyObject *args) {
+    PyObject *obj[4];
+    const char *names[4] = {"rgb", "labels", "palette", "out"};
+    int a, threads, got = 0;
+    if (!PyArg_ParseTuple(args, "OOOOii", &obj[0], &obj[1], &obj[2], &obj[3], &a, &threads)) return NULL;
+    Py_buffer b[4];
+    PyObject *result = NULL;
+    for (; got < 4; got++)
+        if (get_buffer(obj[got], &b[got], got == 3, names[got]) != 0) goto done;
+    if (b[0].ndim != 3 || b[0].shape[2] != 3 || b[0].itemsize != 1 || b[1].ndim != 2 || b[1].itemsize != 1 ||
+        b[1].shape[0] != b[0].shape[0] || b[1].shape[1] != b[0].shape[1] || b[2].len != 256 * 3 ||
+        b[3].len != b[0].len || a < 0 || a > 256) {
+        PyErr_SetString(PyExc_ValueError, "overlay: uint8 HxWx3 rgb/out, uint8 HxW labels, uint8 256x3 palette, alpha 0..256");
+        goto done;
+    }
+    overlay_ctx c = {b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[0].shape[1], a};
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(overlay_band, &c, b[0].shape[0], threads);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"warp", py_warp, METH_VARARGS, "Nearest backward warp of several CxHxW maps by one full-resolution flow."},
+    {"iam", py_iam, METH_VARARGS, "IAM forward-backward inconsistency mask; returns the inconsistent pixel count."},
+    {"blend", py_blend, METH_VARARGS, "Masked blend of two probability maps + argmax where mask > 0; returns pixels touched."},
+    {"overlay", py_overlay, METH_VARARGS, "Colour overlay of labels on an RGB frame."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "edgeseg C propagation kernels", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,0 +1,116 @@
+"""The propagation kernels: C (``_kernels``, built by the install) with NumPy references as the spec.
+
+Each function validates its arguments (shapes, dtypes) and raises ``KernelError`` with the problem,
+then runs the C kernel over row bands on ``threads`` threads. If the extension was not built (an
+unusual platform), the NumPy reference runs instead and ``BACKEND`` says so (``edgeseg doctor``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError
+from edgeseg.runtime import reference
+
+try:
+    from edgeseg.runtime import _kernels as _c
+    BACKEND = "c"
+except ImportError:  # pragma: no cover - exercised only where the extension is missing
+    _c = None
+    BACKEND = "numpy"
+    warnings.warn("edgeseg C kernels are not built; using the slower NumPy reference "
+                  "(reinstall edgeseg with a C compiler available)", RuntimeWarning, stacklevel=2)
+
+DEFAULT_THREADS = min(4, os.cpu_count() or 1)
+MAP_DTYPES = (np.uint8, np.float16, np.float32)
+
+
+class KernelError(EdgesegError):
+    """A kernel was given arrays of the wrong shape or type."""
+
+
+def _flow(flow: np.ndarray) -> np.ndarray:
+    if flow.ndim != 3 or flow.shape[2] != 2 or flow.dtype != np.float32 or min(flow.shape[:2]) < 1:
+        raise KernelError(f"flow must be float32 HxWx2, got {flow.dtype} {flow.shape}")
+    return np.ascontiguousarray(flow)
+
+
+def warp(maps: Sequence[np.ndarray], flow: np.ndarray, threads: int = DEFAULT_THREADS) -> list[np.ndarray]:
+    """Backward-warp maps of one size (HxW or CxHxW; uint8/float16/float32) by the full-resolution flow in one pass.
+
+    Maps may be at 1/1, 1/4, 1/8... of the flow's resolution: flow values are rescaled (reference.py).
+    """
+    flow = _flow(flow)
+    if not maps:
+        return []
+    hw = maps[0].shape[-2:]
+    srcs = []
+    for m in maps:
+        if m.dtype not in MAP_DTYPES or m.ndim not in (2, 3) or m.shape[-2:] != hw or min(hw) < 1:
+            raise KernelError(f"maps must be HxW or CxHxW uint8/float16/float32 of one size {hw}, got {m.dtype} {m.shape}")
+        srcs.append(np.ascontiguousarray(m))
+    if _c is None:
+        return [reference.warp_nearest(m, flow) for m in srcs]
+    outs = [np.empty_like(m) for m in srcs]
+    channels = [1 if m.ndim == 2 else m.shape[0] for m in srcs]
+    for start in range(0, len(srcs), 16):  # the C kernel takes up to 16 maps per pass
+        _c.warp(flow, srcs[start:start + 16], outs[start:start + 16], int(hw[0]), int(hw[1]),
+                channels[start:start + 16], threads)
+    return outs
+
+
+def iam_inconsistency(labels_f: np.ndarray, flow_back: np.ndarray, flow_fwd: np.ndarray,
+                      threads: int = DEFAULT_THREADS) -> tuple[np.ndarray, int]:
+    """(M uint8 0/1, count): EVS's forward-backward label inconsistency of the warped labels L_F."""
+    flow_back, flow_fwd = _flow(flow_back), _flow(flow_fwd)
+    if labels_f.dtype != np.uint8 or labels_f.ndim != 2:
+        raise KernelError(f"labels must be uint8 HxW, got {labels_f.dtype} {labels_f.shape}")
+    if flow_back.shape != flow_fwd.shape:
+        raise KernelError(f"backward and forward flows differ in shape: {flow_back.shape} vs {flow_fwd.shape}")
+    labels_f = np.ascontiguousarray(labels_f)
+    if _c is None:
+        mask = reference.iam_inconsistency(labels_f, flow_back, flow_fwd)
+        return mask, int(mask.sum())
+    mask = np.empty_like(labels_f)
+    count = _c.iam(labels_f, flow_back, flow_fwd, np.empty_like(labels_f), mask, threads)
+    return mask, int(count)
+
+
+def blend_argmax(mask: np.ndarray, p_refined: np.ndarray, p_warped: np.ndarray, labels: np.ndarray,
+                 threads: int = DEFAULT_THREADS) -> int:
+    """In place: where mask > 0, labels = argmax(M*P_ref + (1-M)*P_warp); returns the pixels touched."""
+    if mask.dtype != np.float32 or mask.ndim != 2 or labels.dtype != np.uint8 or labels.shape != mask.shape:
+        raise KernelError(f"mask must be float32 HxW and labels uint8 of the same shape, got {mask.dtype} {mask.shape}, "
+                          f"{labels.dtype} {labels.shape}")
+    if p_refined.shape != p_warped.shape or p_refined.ndim != 3 or not 1 <= p_refined.shape[0] <= 256 \
+            or p_refined.dtype != np.float32 or p_warped.dtype != np.float32:
+        raise KernelError(f"probabilities must be float32 LxHxW of one shape, got {p_refined.shape} and {p_warped.shape}")
+    if not labels.flags.c_contiguous or not labels.flags.writeable:
+        raise KernelError("labels must be a writable C-contiguous array (updated in place)")
+    args = [np.ascontiguousarray(a) for a in (mask, p_refined, p_warped)]
+    if _c is None:
+        labels[...] = reference.blend_argmax(*args, labels)
+        return int((mask > 0).sum())
+    return int(_c.blend(*args, labels, threads))
+
+
+def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: float = 0.5,
+            threads: int = DEFAULT_THREADS) -> np.ndarray:
+    """RGB frame with the label colours blended in (``palette``: Nx3 uint8, N <= 256)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or labels.shape != rgb.shape[:2] or labels.dtype != np.uint8:
+        raise KernelError(f"overlay needs uint8 HxWx3 rgb and uint8 HxW labels, got {rgb.dtype} {rgb.shape}, "
+                          f"{labels.dtype} {labels.shape}")
+    table = np.zeros((256, 3), np.uint8)
+    pal = np.asarray(palette, np.uint8).reshape(-1, 3)[:256]
+    table[:len(pal)] = pal
+    a = int(round(min(max(alpha, 0.0), 1.0) * 256))
+    rgb, labels = np.ascontiguousarray(rgb), np.ascontiguousarray(labels)
+    if _c is None:
+        return reference.overlay(rgb, labels, table, a)
+    out = np.empty_like(rgb)
+    _c.overlay(rgb, labels, table, out, a, threads)
+    return out

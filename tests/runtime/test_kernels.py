@@ -1,0 +1,114 @@
+"""C kernels against their NumPy references: exact agreement on random inputs, including flows that are
+out of range, huge or not finite, maps at 1/1, 1/4 and 1/8 of the flow's resolution, and odd sizes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeseg.runtime import kernels, reference
+
+pytestmark = pytest.mark.skipif(kernels.BACKEND != "c", reason="the C kernels are not built")
+
+
+def nasty_flow(rng, h, w, scale=20.0):
+    flow = (rng.standard_normal((h, w, 2)) * scale).astype(np.float32)
+    flat = flow.reshape(-1)
+    picks = rng.choice(flat.size, size=max(1, flat.size // 10), replace=False)
+    flat[picks] = rng.choice(np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 3e38, 1e6], np.float32), size=picks.size)
+    return flow
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 70), w=st.integers(1, 70), stride=st.sampled_from([1, 4, 8]),
+       threads=st.integers(1, 5))
+def test_warp_equals_reference(seed, h, w, stride, threads):
+    rng = np.random.default_rng(seed)
+    flow = nasty_flow(rng, h * stride, w * stride)
+    maps = [rng.integers(0, 255, (h, w), dtype=np.uint8),
+            rng.standard_normal((3, h, w)).astype(np.float16),
+            rng.standard_normal((5, h, w)).astype(np.float32)]
+    outs = kernels.warp(maps, flow, threads=threads)
+    for m, o in zip(maps, outs):
+        assert o.dtype == m.dtype and o.shape == m.shape
+        np.testing.assert_array_equal(o, reference.warp_nearest(m, flow))
+
+
+def test_warp_handles_non_contiguous_input_and_many_maps():
+    rng = np.random.default_rng(1)
+    flow = nasty_flow(rng, 32, 48)
+    base = rng.standard_normal((4, 32, 96)).astype(np.float32)[:, :, ::2]  # strided view
+    maps = [base] * 20  # more than one pass of 16
+    outs = kernels.warp(maps, flow)
+    assert len(outs) == 20
+    np.testing.assert_array_equal(outs[19], reference.warp_nearest(np.ascontiguousarray(base), flow))
+
+
+def test_known_translation_is_reproduced():
+    labels = np.arange(40 * 60, dtype=np.int64).reshape(40, 60) % 251
+    labels = labels.astype(np.uint8)
+    flow = np.zeros((40, 60, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -3.0, 2.0  # frame t shows t-1 shifted right by 3, up by 2
+    out = kernels.warp([labels], flow)[0]
+    np.testing.assert_array_equal(out[:37, 3:], labels[2:39, :57])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 60), w=st.integers(1, 60), threads=st.integers(1, 4))
+def test_iam_equals_reference(seed, h, w, threads):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, (h, w), dtype=np.uint8)
+    back, fwd = nasty_flow(rng, h, w, 3.0), nasty_flow(rng, h, w, 3.0)
+    mask, count = kernels.iam_inconsistency(labels, back, fwd, threads=threads)
+    expected = reference.iam_inconsistency(labels, back, fwd)
+    np.testing.assert_array_equal(mask, expected)
+    assert count == int(expected.sum())
+
+
+def test_iam_is_empty_for_consistent_flow():
+    labels = np.random.default_rng(0).integers(0, 5, (30, 40), dtype=np.uint8)
+    zero = np.zeros((30, 40, 2), np.float32)
+    mask, count = kernels.iam_inconsistency(labels, zero, zero)
+    assert count == 0 and not mask.any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), H=st.integers(1, 64), W=st.integers(1, 64), stride=st.sampled_from([1, 2, 4]),
+       L=st.integers(1, 12), threads=st.integers(1, 4))
+def test_blend_equals_reference(seed, H, W, stride, L, threads):
+    rng = np.random.default_rng(seed)
+    h, w = max(1, H // stride), max(1, W // stride)
+    mask = np.where(rng.random((H, W)) < 0.3, rng.random((H, W)), 0).astype(np.float32)
+    pr, pw = rng.random((L, h, w), dtype=np.float32), rng.random((L, h, w), dtype=np.float32)
+    labels = rng.integers(0, L, (H, W), dtype=np.uint8)
+    expected = reference.blend_argmax(mask, pr, pw, labels)
+    touched = kernels.blend_argmax(mask, pr, pw, labels, threads=threads)
+    np.testing.assert_array_equal(labels, expected)
+    assert touched == int((mask > 0).sum())
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 50), w=st.integers(1, 50), alpha=st.floats(0, 1))
+def test_overlay_equals_reference(seed, h, w, alpha):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    labels = rng.integers(0, 12, (h, w), dtype=np.uint8)
+    palette = rng.integers(0, 256, (12, 3), dtype=np.uint8)
+    table = np.zeros((256, 3), np.uint8)
+    table[:12] = palette
+    out = kernels.overlay(rgb, labels, palette, alpha)
+    np.testing.assert_array_equal(out, reference.overlay(rgb, labels, table, int(round(alpha * 256))))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: kernels.warp([np.zeros((4, 4), np.int32)], np.zeros((4, 4, 2), np.float32)),
+    lambda: kernels.warp([np.zeros((4, 4), np.uint8)], np.zeros((4, 4, 3), np.float32)),
+    lambda: kernels.warp([np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8)], np.zeros((4, 4, 2), np.float32)),
+    lambda: kernels.iam_inconsistency(np.zeros((4, 4), np.uint8), np.zeros((4, 4, 2), np.float32), np.zeros((5, 4, 2), np.float32)),
+    lambda: kernels.blend_argmax(np.zeros((4, 4), np.float32), np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 2), np.float32),
+                                 np.zeros((4, 5), np.uint8)),
+    lambda: kernels.overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 3), np.uint8), np.zeros((3, 3), np.uint8)),
+])
+def test_bad_arguments_raise_kernel_error(call):
+    with pytest.raises(kernels.KernelError):
+        call()
