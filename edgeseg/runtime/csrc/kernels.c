@@ -61,24 +61,32 @@ typedef struct {
     Py_ssize_t fh, fw, h, w;
     double sy, sx;
     float fsy, fsx;
+    Py_ssize_t *fx; /* full-resolution column of each map column, computed once per call */
 } grid_t;
 
-static void grid_init(grid_t *g, const float *flow, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t h, Py_ssize_t w) {
+static int grid_init(grid_t *g, const float *flow, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t h, Py_ssize_t w) {
     g->flow = flow; g->fh = fh; g->fw = fw; g->h = h; g->w = w;
     g->sy = (double)fh / (double)h;
     g->sx = (double)fw / (double)w;
     g->fsy = (float)g->sy;
     g->fsx = (float)g->sx;
+    g->fx = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)w);
+    if (g->fx == NULL) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t x = 0; x < w; x++) {
+        Py_ssize_t fx = (Py_ssize_t)floor(((double)x + 0.5) * g->sx);
+        g->fx[x] = fx < fw - 1 ? fx : fw - 1;
+    }
+    return 0;
+}
+
+static void grid_free(grid_t *g) {
+    PyMem_RawFree(g->fx);
+    g->fx = NULL;
 }
 
 static inline Py_ssize_t grid_full_row(const grid_t *g, Py_ssize_t y) {
     Py_ssize_t fy = (Py_ssize_t)floor(((double)y + 0.5) * g->sy);
     return fy < g->fh - 1 ? fy : g->fh - 1;
-}
-
-static inline Py_ssize_t grid_full_col(const grid_t *g, Py_ssize_t x) {
-    Py_ssize_t fx = (Py_ssize_t)floor(((double)x + 0.5) * g->sx);
-    return fx < g->fw - 1 ? fx : g->fw - 1;
 }
 
 static inline Py_ssize_t clamp_round(float base, float d, float hi) {
@@ -90,7 +98,7 @@ static inline Py_ssize_t clamp_round(float base, float d, float hi) {
 
 /* Index into the h x w map that output pixel (y, x) reads, given the full-res row fy. */
 static inline Py_ssize_t grid_source(const grid_t *g, Py_ssize_t y, Py_ssize_t x, Py_ssize_t fy) {
-    const float *f = g->flow + 2 * (fy * g->fw + grid_full_col(g, x));
+    const float *f = g->flow + 2 * (fy * g->fw + g->fx[x]);
     float dx = isfinite(f[0]) ? f[0] : 0.0f;
     float dy = isfinite(f[1]) ? f[1] : 0.0f;
     dx = dx / g->fsx;
@@ -162,12 +170,14 @@ static PyObject *py_warp(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (get_buffer(flow_obj, &fb, 0, "flow") != 0) return NULL;
     warp_ctx c;
+    c.g.fx = NULL;
     Py_ssize_t fh = fb.ndim == 3 ? fb.shape[0] : 0, fw = fb.ndim == 3 ? fb.shape[1] : 0;
     if (fb.ndim != 3 || fb.shape[2] != 2 || fb.itemsize != 4 || fh < 1 || fw < 1) {
         PyErr_SetString(PyExc_ValueError, "flow must be a float32 HxWx2 array");
         goto done;
     }
-    grid_init(&c.g, (const float *)fb.buf, fh, fw, h, w);
+    c.g.fx = NULL;
+    if (grid_init(&c.g, (const float *)fb.buf, fh, fw, h, w) != 0) goto done;
     c.n = (int)n;
     for (; got < n; got++) {
         if (get_buffer(PyList_GET_ITEM(srcs, got), &sb[got], 0, "src") != 0) goto done;
@@ -188,6 +198,7 @@ static PyObject *py_warp(PyObject *self, PyObject *args) {
     result = Py_None;
     Py_INCREF(result);
 done:
+    grid_free(&c.g);
     for (int i = 0; i < got; i++) { PyBuffer_Release(&sb[i]); PyBuffer_Release(&db[i]); }
     PyBuffer_Release(&fb);
     return result;
@@ -234,6 +245,8 @@ static PyObject *py_iam(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &threads)) return NULL;
     Py_buffer b[5];
     PyObject *result = NULL;
+    iam_ctx c;
+    c.back.fx = c.fwd.fx = NULL;
     for (; got < 5; got++)
         if (get_buffer(obj[got], &b[got], got >= 3, names[got]) != 0) goto done;
     Py_buffer *lf = &b[0], *fb = &b[1], *ff = &b[2];
@@ -242,10 +255,9 @@ static PyObject *py_iam(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "iam: uint8 HxW labels/scratch/mask and float32 HxWx2 flows");
         goto done;
     }
-    iam_ctx c;
     Py_ssize_t h = lf->shape[0], w = lf->shape[1], total = 0;
-    grid_init(&c.back, (const float *)fb->buf, fb->shape[0], fb->shape[1], h, w);
-    grid_init(&c.fwd, (const float *)ff->buf, ff->shape[0], ff->shape[1], h, w);
+    if (grid_init(&c.back, (const float *)fb->buf, fb->shape[0], fb->shape[1], h, w) != 0) goto done;
+    if (grid_init(&c.fwd, (const float *)ff->buf, ff->shape[0], ff->shape[1], h, w) != 0) goto done;
     c.lf = lf->buf; c.lb = b[3].buf; c.mask = b[4].buf;
     memset(c.counts, 0, sizeof(c.counts));
     Py_BEGIN_ALLOW_THREADS
@@ -255,6 +267,8 @@ static PyObject *py_iam(PyObject *self, PyObject *args) {
     for (int i = 0; i < MAX_THREADS; i++) total += c.counts[i];
     result = PyLong_FromSsize_t(total);
 done:
+    grid_free(&c.back);
+    grid_free(&c.fwd);
     for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
     return result;
 }
