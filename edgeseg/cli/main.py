@@ -16,6 +16,9 @@ VERBS = {
     "train": ("train_cmd", "train the backbone or a video head (needs torch)"),
     "eval": ("eval_cmd", "per-frame mIoU of a model or bundle on an image/label folder pair"),
     "export": ("export_cmd", "export a checkpoint to an ONNX bundle with a parity gate (needs torch, onnx)"),
+    "run": ("run_cmd", "run a bundle on a video/camera source under an operating point"),
+    "profiles": ("profiles_cmd", "list the built-in operating points"),
+    "doctor": ("doctor_cmd", "report versions, execution providers, TensorRT/CUDA availability and cameras"),
 }
 
 
@@ -45,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgesegError as exc:
         print(f"edgeseg {args.verb}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"edgeseg {args.verb}: interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""ONNX Runtime engine (CPU execution provider here; GPU providers are chosen in a later revision)."""
+"""ONNX Runtime engine: TensorRT / CUDA execution providers when this onnxruntime has them, else CPU."""
 
 from __future__ import annotations
 
@@ -10,15 +10,34 @@ import onnxruntime as ort
 from edgeseg.errors import EdgesegError
 
 
+def default_providers(fp16: bool = False, cache_dir: str | Path | None = None) -> list:
+    """The best execution providers this onnxruntime build offers, best first (CPU always last).
+
+    TensorRT EP: fp16 when asked, engine cache in ``cache_dir``; CUDA EP; CPU.
+    """
+    available = set(ort.get_available_providers())
+    chosen: list = []
+    if "TensorrtExecutionProvider" in available:
+        trt_opts = {"trt_fp16_enable": fp16, "trt_engine_cache_enable": cache_dir is not None}
+        if cache_dir is not None:
+            trt_opts["trt_engine_cache_path"] = str(cache_dir)
+        chosen.append(("TensorrtExecutionProvider", trt_opts))
+    if "CUDAExecutionProvider" in available:
+        chosen.append("CUDAExecutionProvider")
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
 class OnnxRuntimeEngine:
     """``infer({input name: array}) -> {output name: array}`` over one ONNX graph."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, threads: int | None = None, providers: list | None = None,
+                 fp16: bool = False, cache_dir: str | Path | None = None):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), opts, providers=providers or default_providers(fp16, cache_dir))
         except Exception as exc:  # ORT raises its own exception types for corrupt graphs
             raise EdgesegError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}; "
                                "the file is corrupt or truncated, re-export the bundle") from None

@@ -1,0 +1,61 @@
+"""``edgeseg doctor``: what this machine offers edgeseg (versions, providers, TensorRT/CUDA, cameras, kernels)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.metadata
+import importlib.util
+import os
+import platform
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cameras", action="store_true", help="do not probe /dev/video* devices")
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+    import onnxruntime as ort
+
+    from edgeseg import __version__
+    from edgeseg.errors import MissingDependencyError
+    from edgeseg.runtime import kernels
+    from edgeseg.runtime.backends.tensorrt_env import current_gpu, import_tensorrt
+    from edgeseg.runtime.engine import best_backend
+
+    rows = [("edgeseg", __version__), ("python", platform.python_version()), ("platform", platform.platform()),
+            ("cpu cores", str(os.cpu_count())), ("numpy", _version("numpy")), ("opencv", cv2.__version__),
+            ("onnxruntime", ort.__version__), ("onnxruntime providers", ", ".join(ort.get_available_providers())),
+            ("C kernels", "built" if kernels.BACKEND == "c" else "NOT built (NumPy fallback, slower)"),
+            ("torch", _version("torch") if importlib.util.find_spec("torch") else "not installed (not needed to run)")]
+    try:
+        trt = import_tensorrt()
+        rows.append(("tensorrt", trt.__version__))
+    except MissingDependencyError as exc:
+        rows.append(("tensorrt", f"unavailable: {str(exc).split(';')[0]}"))
+    try:
+        gpu = current_gpu()
+        rows.append(("CUDA GPU", f"{gpu.name} (compute capability {gpu.compute_capability})"))
+    except (MissingDependencyError, RuntimeError) as exc:
+        rows.append(("CUDA GPU", f"unavailable: {str(exc).split(';')[0]}"))
+    rows.append(("default backend", best_backend()))
+    if not args.no_cameras:
+        cams = sorted(glob.glob("/dev/video*"))
+        found = []
+        for dev in cams:
+            cap = cv2.VideoCapture(dev, cv2.CAP_V4L2)
+            found.append(f"{dev} ({'opens' if cap.isOpened() else 'cannot open'})")
+            cap.release()
+        rows.append(("cameras", ", ".join(found) or "none found (/dev/video* absent)"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0

@@ -1,0 +1,94 @@
+"""``edgeseg run --bundle DIR``: the runtime on a source, a status line while running, a summary at the end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from edgeseg._fs import atomic_write_text
+from edgeseg.profiles.schema import load_profile
+from edgeseg.runtime import runner
+from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.engine import BACKENDS, best_backend
+from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.sinks import open_sink
+from edgeseg.runtime.sources import open_source
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", required=True, help="bundle folder made by `edgeseg export`")
+    p.add_argument("--profile", default="evs07", help="built-in operating point (edgeseg profiles) or a YAML file (default: %(default)s)")
+    p.add_argument("--source", default="sample://bikes",
+                   help="0 | /dev/video0 | csi://0 | rtsp://... | gst://... | video file | image folder | sample://bikes "
+                        "(default: %(default)s)")
+    p.add_argument("--sink", default="null://", help="display://0 | out.mp4 | label folder | null:// (default: %(default)s)")
+    p.add_argument("--mode", choices=["sync", "live"], default=None,
+                   help="sync: every frame in order; live: newest frame wins, drops counted (default: live for cameras "
+                        "and streams, sync for files and folders)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the best available)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--stats", help="write run statistics as JSON to this file")
+    p.add_argument("--warmup", type=int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
+    p.add_argument("--flow-threads", type=int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+
+
+def status_line(stats: Any) -> str:
+    fps = stats.fps
+    lat = np.median(stats.latencies[-50:]) * 1000 if stats.latencies else float("nan")
+    fps_text = "warming up" if math.isnan(fps) else f"{fps:6.1f} FPS"
+    return f"\rframe {stats.frames:6d}  {fps_text}  latency {lat:6.1f} ms  keyframes {stats.keyframes}  dropped {stats.dropped}"
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    op = load_profile(args.profile)
+    source = open_source(args.source)
+    mode = args.mode or ("live" if source.live else "sync")
+    palette = np.asarray(bundle.manifest["classes"]["palette"], np.uint8)
+    try:
+        sink = open_sink(args.sink, palette, fps=source.fps or 15.0)
+    except BaseException:
+        source.close()
+        raise
+    pipeline = Pipeline(bundle, op, backend=args.backend or best_backend(), flow_threads=args.flow_threads)
+    pipeline.stats.warmup = args.warmup
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    last = [0.0]
+
+    def on_frame(out: Any, stats: Any) -> None:
+        now = time.perf_counter()
+        if not args.quiet and sys.stderr.isatty() and now - last[0] > 0.5:
+            last[0] = now
+            print(status_line(stats), end="", file=sys.stderr, flush=True)
+
+    try:
+        result = runner.run(pipeline, source, sink, mode=mode, max_frames=args.max_frames, retries=args.retries, stop=stop,
+                     on_frame=on_frame)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        pipeline.close()
+    stats = {"profile": op.name, "operating_point": op.label(), "source": args.source, "sink": args.sink,
+             "backend": args.backend or best_backend(), **result.stats}
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    lat = stats["latency_ms"]
+    print(f"{op.name} ({op.label()}) on {args.source}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
+          f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, dropped {stats['dropped']}, "
+          f"ended: {result.end}" + (f" ({result.error})" if result.error else ""))
+    print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))
+    if args.stats:
+        atomic_write_text(args.stats, json.dumps(stats, indent=2))
+    return 1 if result.end == "source_error" else 0
+

@@ -1,0 +1,250 @@
+"""The EVS scheduler: keyframe segmentation every S-th frame at downscale D, DIS flow on CPU worker threads
+(overlapped with the engine), nearest-neighbour propagation by the C kernels, IAM + Refiner where flow is
+unreliable, and the STGRU / NetWarp / VideoGCRF fusions. Torch-free.
+
+One ``Pipeline`` processes frames in order (``process``); ``edgeseg.runtime.runner`` feeds it from a
+source in sync or live mode. Recurrent state (last labels/probabilities/features, STGRU state, NetWarp
+previous features, the GCRF window) lives here, never in a graph.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edgeseg.errors import UsageError
+from edgeseg.profiles.schema import OperatingPoint
+from edgeseg.runtime import kernels
+from edgeseg.runtime.bundle import Bundle, graph_key
+from edgeseg.runtime.engine import Engine, open_engine
+from edgeseg.runtime.flow import FlowEstimator, resize_flow, to_gray
+from edgeseg.runtime.postprocess import upsample_argmax
+from edgeseg.runtime.preprocess import preprocess
+from edgeseg.runtime.stats import Stats
+
+
+@dataclass
+class FrameOutput:
+    index: int
+    labels: np.ndarray  # HxW uint8 at the frame's resolution
+    keyframe: bool
+    warped: bool = False  # propagated by flow (not a keyframe, W on)
+    refined_pixels: int = 0  # pixels re-predicted by the refiner (M > 0)
+    inconsistency: float | None = None  # IAM share of inconsistent pixels, when computed
+
+
+@dataclass
+class _State:
+    gray: np.ndarray
+    shape: tuple[int, ...]
+    labels: np.ndarray
+    probs: np.ndarray | None = None  # L x h/4 x w/4 (refine)
+    feats: np.ndarray | None = None  # C x h/8 x w/8 (refine)
+    since_key: int = 0
+    inconsistency: float = 0.0
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the first axis (classes), float32."""
+    e = np.exp(scores - scores.max(0, keepdims=True))
+    return (e / e.sum(0, keepdims=True)).astype(np.float32)
+
+
+def required_graphs(op: OperatingPoint) -> list[str]:
+    keys = [graph_key("backbone", op.downscale)]
+    if op.refine:
+        keys.append("refiner")
+    if op.fusion != "none":
+        keys.append(op.fusion)
+    return keys
+
+
+class Pipeline:
+    """Process frames in order under one operating point; ``process(rgb) -> FrameOutput``."""
+
+    def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
+                 flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None):
+        missing = [k for k in required_graphs(op) if k not in bundle.graphs]
+        if missing:
+            raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
+                             f"{bundle.root} lacks; re-export with those heads or pick another profile")
+        self.op, self.bundle = op, bundle
+        self.stats = stats or Stats()
+        self.engines: dict[str, Engine] = {k: open_engine(bundle, k, backend, engine_threads) for k in required_graphs(op)}
+        self.backbone = self.engines[graph_key("backbone", op.downscale)]
+        self.net_size = tuple(bundle.manifest["input"]["size"])
+        self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
+        self.mean, self.std = bundle.manifest["input"]["mean"], bundle.manifest["input"]["std"]
+        self.kernel_threads = kernel_threads
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, flow_threads), thread_name_prefix="edgeseg-flow")
+        self.reset()
+
+    # --- state ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all temporal state: the next frame is a keyframe."""
+        self.index = 0
+        self.state: _State | None = None
+        self.h_prev: np.ndarray | None = None  # STGRU state (logits)
+        self.prev_feats: np.ndarray | None = None  # NetWarp
+        self.prev_images: dict[str, np.ndarray] = {}
+        self.window: list[tuple[np.ndarray, np.ndarray]] = []  # GCRF (unaries, image at 1/4)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- flow on worker threads ----------------------------------------------------------------
+    def _dis(self) -> FlowEstimator:
+        est = getattr(self._local, "dis", None)
+        if est is None:
+            est = self._local.dis = FlowEstimator(self.op.flow)
+        return est
+
+    def _flow_job(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+        t = time.perf_counter()
+        return self._dis().backward(a, b), time.perf_counter() - t
+
+    def _wait(self, job: Future) -> np.ndarray:
+        """Result of a flow job; the stage time is the time the pipeline waited for it (overlap is free)."""
+        t = time.perf_counter()
+        flow, _ = job.result()
+        self.stats.add_stage("flow", time.perf_counter() - t)
+        return flow
+
+    # --- one frame -----------------------------------------------------------------------------
+    def is_keyframe(self, rgb: np.ndarray) -> bool:
+        s = self.state
+        if s is None or s.shape != rgb.shape:
+            return True  # first frame, or the stream changed size: start over
+        if self.op.adaptive is not None:
+            a = self.op.adaptive
+            return s.since_key + 1 >= a.max_interval or s.inconsistency > a.max_inconsistency
+        return s.since_key + 1 >= self.op.keyframe_interval
+
+    def process(self, rgb: np.ndarray, arrival: float | None = None) -> FrameOutput:
+        """Segment or propagate one frame. ``arrival`` (perf_counter time the frame was read) sets its latency."""
+        start = time.perf_counter() if arrival is None else arrival
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise UsageError(f"frames must be HxWx3 uint8 RGB, got {rgb.dtype} {rgb.shape}")
+        op, prev = self.op, self.state
+        key = self.is_keyframe(rgb)
+        if prev is not None and prev.shape != rgb.shape:
+            self.reset()
+            prev = None
+        with self.stats.stage("flow"):
+            gray = to_gray(rgb)
+        need_back = prev is not None and ((not key and op.warp) or (key and op.fusion in ("stgru", "netwarp")))
+        need_fwd = prev is not None and not key and op.warp and (op.refine or op.adaptive is not None)
+        back_job = self._pool.submit(self._flow_job, gray, prev.gray) if need_back and prev else None
+        fwd_job = self._pool.submit(self._flow_job, prev.gray, gray) if need_fwd and prev else None
+        if key:
+            out = self._keyframe(rgb, gray, back_job)
+        else:
+            assert prev is not None
+            out = self._propagate(rgb, gray, prev, back_job, fwd_job)
+        self.index += 1
+        self.stats.frame_done(time.perf_counter() - start, out.keyframe)
+        return out
+
+    def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
+        op = self.op
+        with self.stats.stage("segment"):
+            result = self.backbone.infer({"image": preprocess(rgb, self.key_size, self.mean, self.std)})
+        logits, feats = result["logits"][0], result["feats"][0]
+        scores = self._fuse(rgb, logits, feats, back_job) if op.fusion != "none" else logits
+        with self.stats.stage("segment"):
+            labels = upsample_argmax(scores, rgb.shape[:2])
+        keep = op.refine or op.adaptive is not None
+        self.state = _State(gray=gray, shape=rgb.shape, labels=labels,
+                            probs=softmax(scores) if keep else None, feats=feats if keep else None)
+        return FrameOutput(self.index, labels, keyframe=True)
+
+    def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray, back_job: Future | None) -> np.ndarray:
+        op = self.op
+        q, e = logits.shape[-2:], feats.shape[-2:]
+        img = preprocess(rgb, q if op.fusion in ("stgru", "gcrf") else e, self.mean, self.std)
+        flow = self._wait(back_job) if back_job is not None else None
+        with self.stats.stage("fuse"):
+            engine = self.engines[op.fusion]
+            prev_img = self.prev_images.get(op.fusion)
+            self.prev_images[op.fusion] = img
+            if op.fusion == "stgru":
+                if self.h_prev is None or flow is None or prev_img is None:
+                    self.h_prev = logits[None]
+                    return logits
+                h = engine.infer({"x": logits[None], "h_prev": self.h_prev, "image": img, "image_prev": prev_img,
+                                  "flow": _chw(resize_flow(flow, q))})["h"]
+                self.h_prev = h
+                return h[0]
+            if op.fusion == "netwarp":
+                prev_feats, self.prev_feats = self.prev_feats, feats[None]
+                if prev_feats is None or flow is None or prev_img is None:
+                    return logits
+                return engine.infer({"feats": feats[None], "feats_prev": prev_feats, "image": img, "image_prev": prev_img,
+                                     "flow": _chw(resize_flow(flow, e))})["logits"][0]
+            frames = int(engine.inputs["unaries"][0])
+            self.window = (self.window + [(logits, img[0])])[-frames:]
+            if len(self.window) < frames:
+                return logits
+            out = engine.infer({"unaries": np.stack([w[0] for w in self.window]),
+                                "images": np.stack([w[1] for w in self.window])})["logits"]
+            return out[-1]
+
+    def _propagate(self, rgb: np.ndarray, gray: np.ndarray, prev: _State, back_job: Future | None,
+                   fwd_job: Future | None) -> FrameOutput:
+        op = self.op
+        if not op.warp or back_job is None:
+            self.state = _State(gray=gray, shape=rgb.shape, labels=prev.labels, probs=prev.probs, feats=prev.feats,
+                                since_key=prev.since_key + 1)
+            return FrameOutput(self.index, prev.labels, keyframe=False)
+        back = self._wait(back_job)
+        with self.stats.stage("warp"):
+            labels = kernels.warp([prev.labels], back, self.kernel_threads)[0]
+            probs = kernels.warp([prev.probs], back, self.kernel_threads)[0] if prev.probs is not None else None
+            feats = kernels.warp([prev.feats], back, self.kernel_threads)[0] if prev.feats is not None else None
+        out = FrameOutput(self.index, labels, keyframe=False, warped=True)
+        inconsistency = 0.0
+        if fwd_job is not None:
+            fwd = self._wait(fwd_job)
+            with self.stats.stage("refine"):
+                mask, count = kernels.iam_inconsistency(labels, back, fwd, self.kernel_threads)
+            inconsistency = count / mask.size
+            out.inconsistency = inconsistency
+            if op.refine and count and probs is not None and feats is not None:
+                with self.stats.stage("refine"):
+                    out.refined_pixels, probs = self._refine(rgb, mask, labels, probs, feats)
+        self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
+                            since_key=prev.since_key + 1, inconsistency=inconsistency)
+        return out
+
+    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray,
+                feats: np.ndarray) -> tuple[int, np.ndarray]:
+        """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place)."""
+        iam = self.op.iam
+        soft = mask
+        if iam.dilate > 1:
+            soft = cv2.dilate(soft, np.ones((iam.dilate, iam.dilate), np.uint8))
+        soft = soft.astype(np.float32)
+        if iam.blur > 1:
+            soft = cv2.blur(soft, (iam.blur, iam.blur))
+        refined = self.engines["refiner"].infer({"image": preprocess(rgb, self.net_size, self.mean, self.std),
+                                                 "warped_feats": feats[None], "warped_probs": probs[None]})["logits"][0]
+        p_ref = softmax(refined)
+        touched = kernels.blend_argmax(soft, p_ref, probs, labels, self.kernel_threads)
+        m = cv2.resize(soft, (probs.shape[2], probs.shape[1]), interpolation=cv2.INTER_AREA)[None]
+        return touched, (m * p_ref + (1.0 - m) * probs).astype(np.float32)
+
+
+def _chw(flow: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)

@@ -1,0 +1,156 @@
+"""Feed a Pipeline from a Source into a Sink, in ``sync`` or ``live`` mode.
+
+sync: every frame is processed in order (deterministic; what accuracy is measured with).
+live: a reader thread keeps only the newest frame; frames replaced before the pipeline took them are
+counted as dropped, so latency stays bounded when the source is faster than the pipeline
+(frames processed + dropped = frames read).
+
+A live source that times out is reopened with exponential back-off up to ``retries`` times, then the run
+ends cleanly. A stop event (SIGINT/SIGTERM in the CLI) ends the run after the current frame; the sink
+is always closed (video finalised) and the stats returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.sinks import Sink
+from edgeseg.runtime.sources import CaptureSource, Read, Source, Status, wait_backoff
+
+
+@dataclass
+class RunResult:
+    stats: dict[str, Any]
+    end: str  # end_of_stream | max_frames | stopped | source_error | source_lost
+    error: str = ""
+    outputs: list[Any] = field(default_factory=list)
+
+
+def _read_with_retries(source: Source, retries: int, stop: threading.Event) -> Read:
+    attempt = 0
+    while True:
+        r = source.read()
+        if r.status is not Status.TIMEOUT:
+            return r
+        if attempt >= retries or stop.is_set():
+            return Read(Status.END, reason=f"live source lost: no frame after {retries} reconnection attempts")
+        wait_backoff(attempt)
+        attempt += 1
+        if isinstance(source, CaptureSource):
+            source.reopen()
+
+
+def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_frames: int | None = None,
+        retries: int = 5, stop: threading.Event | None = None, on_frame: Callable[[Any, Any], None] | None = None,
+        keep_outputs: bool = False) -> RunResult:
+    """Run until end of stream, ``max_frames``, a source error or ``stop``; always closes the sink."""
+    stop = stop or threading.Event()
+    stats = pipeline.stats
+    stats.begin()
+    result = RunResult(stats={}, end="end_of_stream")
+    try:
+        if mode == "live":
+            _run_live(pipeline, source, sink, max_frames, retries, stop, on_frame, result, keep_outputs)
+        else:
+            _run_sync(pipeline, source, sink, max_frames, retries, stop, on_frame, result, keep_outputs)
+    finally:
+        sink.close()
+        source.close()
+    result.stats = {**stats.to_json(), "mode": mode, "end": result.end, "error": result.error or None}
+    return result
+
+
+def _deliver(pipeline: Pipeline, sink: Sink, rgb: Any, arrival: float, on_frame: Callable | None,
+             result: RunResult, keep: bool) -> None:
+    out = pipeline.process(rgb, arrival)
+    t = time.perf_counter()
+    sink.write(rgb, out.labels, out.index)
+    pipeline.stats.add_render(time.perf_counter() - t)
+    if keep:
+        result.outputs.append(out)
+    if on_frame is not None:
+        on_frame(out, pipeline.stats)
+
+
+def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | None, retries: int,
+              stop: threading.Event, on_frame: Callable | None, result: RunResult, keep: bool) -> None:
+    stats = pipeline.stats
+    while not stop.is_set():
+        if max_frames is not None and stats.frames >= max_frames:
+            result.end = "max_frames"
+            return
+        t = time.perf_counter()
+        r = _read_with_retries(source, retries, stop)
+        decode = time.perf_counter() - t
+        if r.status is Status.END:
+            result.end, result.error = ("source_lost", r.reason) if r.reason else ("end_of_stream", "")
+            return
+        if r.status is Status.ERROR:
+            result.end, result.error = "source_error", r.reason
+            return
+        stats.read += 1
+        stats.add_stage("decode", decode)
+        _deliver(pipeline, sink, r.frame, t, on_frame, result, keep)
+    result.end = "stopped"
+
+
+def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | None, retries: int,
+              stop: threading.Event, on_frame: Callable | None, result: RunResult, keep: bool) -> None:
+    stats = pipeline.stats
+    slot: list[tuple[Any, float, float]] = []  # newest (frame, arrival, decode seconds)
+    cond = threading.Condition()
+    done: list[Read] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            r = _read_with_retries(source, retries, stop)
+            if r.status is not Status.FRAME:
+                with cond:
+                    done.append(r)
+                    cond.notify()
+                return
+            with cond:
+                stats.read += 1
+                if slot:
+                    stats.dropped += 1  # replaced before the pipeline took it
+                    slot.clear()
+                slot.append((r.frame, t, time.perf_counter() - t))
+                cond.notify()
+            if source.fps and not source.live:  # a file played "live" is paced at its own rate
+                time.sleep(max(0.0, 1.0 / source.fps - (time.perf_counter() - t)))
+
+    thread = threading.Thread(target=reader, name="edgeseg-reader", daemon=True)
+    thread.start()
+    try:
+        while not stop.is_set():
+            if max_frames is not None and stats.frames >= max_frames:
+                result.end = "max_frames"
+                return
+            with cond:
+                while not slot and not done and not stop.is_set():
+                    cond.wait(0.1)
+                if slot:
+                    frame, arrival, decode = slot.pop()
+                elif done:
+                    r = done[0]
+                    result.end = "source_error" if r.status is Status.ERROR else ("source_lost" if r.reason else "end_of_stream")
+                    result.error = r.reason
+                    return
+                else:
+                    break
+            stats.add_stage("decode", decode)
+            _deliver(pipeline, sink, frame, arrival, on_frame, result, keep)
+        result.end = "stopped"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        with cond:
+            if slot:  # read but never processed: counted as dropped so processed + dropped = read
+                stats.dropped += len(slot)
+                slot.clear()

