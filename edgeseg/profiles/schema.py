@@ -102,7 +102,7 @@ def _section(where: str, key: str, data: Any, cls: type, checks: dict[str, tuple
         raise ProfileError(f"{where}: key {key!r} must be a mapping with keys {', '.join(checks)}")
     unknown = set(data) - set(checks)
     if unknown:
-        raise ProfileError(f"{where}: unknown key {key}.{sorted(unknown)[0]!r}; allowed keys: {', '.join(checks)}")
+        raise ProfileError(f"{where}: unknown key {key + '.' + sorted(unknown)[0]!r}; allowed keys: {', '.join(checks)}")
     defaults = cls()
     values = {}
     for name, (kind, allowed, test) in checks.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -248,3 +249,30 @@ class Pipeline:
 
 def _chw(flow: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+class Propagator:
+    """Label propagation for annotation tools: a label map on one frame + the following frames -> label maps.
+
+    The same code path as the pipeline's propagated frames (DIS backward flow with the operating point's
+    parameters, the C nearest-warp kernel); no network is involved.
+    """
+
+    def __init__(self, op: OperatingPoint | None = None, kernel_threads: int = kernels.DEFAULT_THREADS):
+        from edgeseg.profiles.schema import OperatingPoint as _Op
+        self.flow = FlowEstimator((op or _Op(name="propagate")).flow)
+        self.kernel_threads = kernel_threads
+
+    def propagate(self, labels: np.ndarray, first: np.ndarray, frames: list[np.ndarray] | Iterator[np.ndarray]
+                  ) -> Iterator[np.ndarray]:
+        """Yield the labels carried onto each frame of ``frames``; ``labels`` belong to the RGB frame ``first``."""
+        if labels.shape != first.shape[:2] or labels.dtype != np.uint8:
+            raise UsageError(f"labels must be uint8 with the frame's size {first.shape[:2]}, got {labels.dtype} {labels.shape}")
+        prev_gray, current = to_gray(first), labels
+        for rgb in frames:
+            if rgb.shape != first.shape:
+                raise UsageError(f"frame size changed from {first.shape} to {rgb.shape}; propagation needs one size")
+            gray = to_gray(rgb)
+            current = kernels.warp([current], self.flow.backward(gray, prev_gray), self.kernel_threads)[0]
+            prev_gray = gray
+            yield current

@@ -11,7 +11,7 @@ import torch
 
 from edgeseg.export.parity import measure, ort_session
 from edgeseg.runtime.bundle import BundleError, load_bundle
-from tests.export.conftest import run_cli
+from tests.conftest import run_cli
 
 
 def test_bundle_contents(tiny_set):

@@ -12,7 +12,7 @@ from edgeseg.export.bundle import export_bundle
 from edgeseg.export.parity import Parity
 from edgeseg.runtime.bundle import ORT_X86, load_bundle
 from edgeseg.runtime.segment import BundleSegmenter
-from tests.export.conftest import run_cli, tiny_options
+from tests.conftest import run_cli, tiny_options
 
 
 @pytest.fixture(scope="module")

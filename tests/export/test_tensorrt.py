@@ -12,7 +12,7 @@ import pytest
 
 from edgeseg.errors import MissingDependencyError
 from edgeseg.runtime.backends.tensorrt_env import Gpu, engine_key, import_tensorrt
-from tests.export.conftest import run_cli
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

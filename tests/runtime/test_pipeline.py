@@ -1,0 +1,181 @@
+"""The EVS pipeline on the tiny bundle: operating point semantics, refinement confined to the IAM mask,
+propagation of a known motion, and live mode dropping frames instead of queueing them."""
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.data.folders import list_images, read_rgb
+from edgeseg.profiles import OperatingPoint
+from edgeseg.runtime import kernels
+from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.pipeline import Pipeline, Propagator
+from edgeseg.runtime.runner import run
+from edgeseg.runtime.segment import BundleSegmenter
+from edgeseg.runtime.sinks import NullSink
+from edgeseg.runtime.sources import Read, Source, Status
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_set):
+    root, bundle = tiny_set
+    return load_bundle(bundle), [read_rgb(p) for p in list_images(root / "frames")]
+
+
+def run_op(bundle, frames, **kw):
+    with Pipeline(bundle, OperatingPoint(name="t", **kw)) as p:
+        return [p.process(f) for f in frames]
+
+
+def test_interval_1_is_exactly_the_per_frame_backbone(setup):
+    bundle, frames = setup
+    outs = run_op(bundle, frames, keyframe_interval=1, warp=True, refine=True)
+    seg = BundleSegmenter(bundle)
+    assert all(o.keyframe for o in outs)
+    for o, f in zip(outs, frames):
+        np.testing.assert_array_equal(o.labels, seg(f))
+
+
+def test_interval_5_warps_on_4_of_5_frames(setup):
+    bundle, frames = setup
+    outs = run_op(bundle, frames, keyframe_interval=5, warp=True)
+    assert [o.keyframe for o in outs] == [True, False, False, False, False] * 2
+    assert [o.warped for o in outs] == [False, True, True, True, True] * 2
+
+
+def test_without_warp_the_last_keyframe_labels_are_reused(setup):
+    bundle, frames = setup
+    outs = run_op(bundle, frames[:6], keyframe_interval=3, warp=False)
+    assert [o.keyframe for o in outs] == [True, False, False, True, False, False]
+    for k in (0, 3):
+        np.testing.assert_array_equal(outs[k + 1].labels, outs[k].labels)
+        np.testing.assert_array_equal(outs[k + 2].labels, outs[k].labels)
+
+
+def test_half_resolution_keyframes_use_the_half_graph(setup):
+    bundle, frames = setup
+    outs = run_op(bundle, frames[:2], downscale=0.5, keyframe_interval=1)
+    np.testing.assert_array_equal(outs[0].labels, BundleSegmenter(bundle, downscale=0.5)(frames[0]))
+
+
+@pytest.fixture(scope="module")
+def textured(tiny_root, tmp_path_factory):
+    """The tiny set with a backbone whose labels follow the texture (random init gives near-constant labels,
+    which no flow can make inconsistent)."""
+    import shutil
+
+    import torch
+
+    from edgeseg.export.bundle import export_bundle
+    from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
+    from tests.conftest import tiny_options
+    root = tmp_path_factory.mktemp("textured")
+    for sub in ("frames", "labels"):
+        shutil.copytree(tiny_root / sub, root / sub)
+    (root / "model").mkdir()
+    shutil.copy(tiny_root / "model" / "refiner.pt", root / "model" / "refiner.pt")
+    backbone, ckpt = load_checkpoint(tiny_root / "model" / "backbone.pt")
+    with torch.no_grad():
+        backbone.classifier.weight.mul_(40.0)
+        backbone.classifier.bias.zero_()
+    from edgeseg.models.checkpoint import META_KEYS
+    meta = {k: ckpt[k] for k in META_KEYS}
+    save_checkpoint(root / "model" / "backbone.pt", backbone, ckpt["arch"], ckpt["config"], meta)
+    bundle = load_bundle(export_bundle(tiny_options(root, "bundle", heads=("refiner",))))
+    return bundle, [read_rgb(p) for p in list_images(root / "frames")]
+
+
+def test_refinement_only_changes_pixels_inside_the_iam_mask(textured):
+    bundle, frames = textured
+    plain = run_op(bundle, frames, keyframe_interval=2, warp=True)
+    refined = run_op(bundle, frames, keyframe_interval=2, warp=True, refine=True)
+    dis = FlowEstimator()
+    iam = OperatingPoint(name="t").iam
+    checked = 0
+    for t in range(1, len(frames), 2):  # propagated frames: the previous frame is a keyframe in both runs
+        np.testing.assert_array_equal(plain[t - 1].labels, refined[t - 1].labels)
+        g, gp = to_gray(frames[t]), to_gray(frames[t - 1])
+        back, fwd = dis.backward(g, gp), dis.backward(gp, g)
+        warped = kernels.warp([refined[t - 1].labels], back)[0]
+        np.testing.assert_array_equal(warped, plain[t].labels)
+        mask, count = kernels.iam_inconsistency(warped, back, fwd)
+        soft = cv2.blur(cv2.dilate(mask, np.ones((iam.dilate,) * 2, np.uint8)).astype(np.float32), (iam.blur,) * 2)
+        changed = refined[t].labels != plain[t].labels
+        assert not (changed & (soft <= 0)).any()
+        assert refined[t].refined_pixels == (int((soft > 0).sum()) if count else 0)
+        checked += refined[t].refined_pixels
+    assert checked > 0  # the refiner did run somewhere
+
+
+@pytest.mark.parametrize("fusion", ["stgru", "netwarp", "gcrf"])
+def test_fusions_run_on_every_frame(setup, fusion):
+    bundle, frames = setup
+    outs = run_op(bundle, frames[:5], keyframe_interval=1, fusion=fusion)
+    assert all(o.keyframe and o.labels.shape == frames[0].shape[:2] for o in outs)
+
+
+def test_propagator_reproduces_a_known_translation():
+    rng = np.random.default_rng(3)
+    canvas = cv2.GaussianBlur(rng.integers(0, 255, (140, 200, 3)).astype(np.uint8), (7, 7), 0)
+    labels_big = (np.arange(200)[None, :] // 10 + np.arange(140)[:, None] // 10 * 3).astype(np.uint8) % 11
+    first, lab0 = canvas[20:120, 20:180], labels_big[20:120, 20:180]
+    # the camera moves 3 px right and 2 px down per frame: content shifts left/up
+    frames = [canvas[20 + 2 * k:120 + 2 * k, 20 + 3 * k:180 + 3 * k] for k in (1, 2)]
+    out = list(Propagator().propagate(lab0, first, frames))
+    for k, labels in enumerate(out, start=1):
+        truth = labels_big[20 + 2 * k:120 + 2 * k, 20 + 3 * k:180 + 3 * k]
+        interior = (slice(15, -15), slice(15, -15))
+        assert (labels[interior] == truth[interior]).mean() == 1.0
+
+
+class FastLiveSource(Source):
+    """A live source that always has a new frame at once: faster than any pipeline."""
+
+    live = True
+
+    def __init__(self, frames, total):
+        self.frames, self.total, self.i = frames, total, 0
+
+    def read(self):
+        if self.i >= self.total:
+            return Read(Status.END)
+        self.i += 1
+        time.sleep(0.0005)
+        return Read(Status.FRAME, self.frames[self.i % len(self.frames)])
+
+
+def test_live_mode_drops_frames_and_keeps_latency_bounded(setup):
+    bundle, frames = setup
+    source = FastLiveSource(frames, 600)
+    with Pipeline(bundle, OperatingPoint(name="t", keyframe_interval=1)) as p:
+        p.stats.warmup = 0
+        t = time.perf_counter()
+        result = run(p, source, NullSink(), mode="live")
+        wall = time.perf_counter() - t
+    s = result.stats
+    assert result.end == "end_of_stream"
+    assert s["dropped"] > 0 and s["frames"] + s["dropped"] == s["read"] == 600
+    # newest-frame-wins: a frame waits for at most about one pipeline step, never for a queue to drain
+    assert s["latency_ms"]["p99"] / 1000 < 0.5 * wall and s["frames"] >= 10
+
+
+def test_stop_event_ends_a_run_cleanly(setup):
+    bundle, frames = setup
+    stop = threading.Event()
+    with Pipeline(bundle, OperatingPoint(name="t")) as p:
+        result = run(p, FastLiveSource(frames, 10**6), NullSink(), mode="sync", stop=stop,
+                     on_frame=lambda out, stats: stats.frames >= 5 and stop.set())
+    assert result.end == "stopped" and result.stats["frames"] == 5
+
+
+def test_profile_needing_a_missing_graph_is_refused(tiny_root, tmp_path):
+    from edgeseg.errors import UsageError
+    from edgeseg.export.bundle import export_bundle
+    from tests.conftest import tiny_options
+    bare = load_bundle(export_bundle(tiny_options(tiny_root, str(tmp_path / "bare"), heads=())))
+    with pytest.raises(UsageError, match="needs graph.*refiner"):
+        Pipeline(bare, OperatingPoint(name="evs06", keyframe_interval=5, refine=True))
