@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Protocol
 
@@ -11,7 +10,9 @@ import numpy as np
 from edgeseg.errors import UsageError
 from edgeseg.runtime.bundle import AUTO, Bundle
 
-BACKENDS = ("onnxrt", "tensorrt", "torch")
+# The TensorRT (execute_async_v3) and torch reference backends are not written yet; ONNX Runtime already uses
+# its TensorRT / CUDA execution providers where the installed onnxruntime has them.
+BACKENDS = ("onnxrt",)
 
 
 class Engine(Protocol):
@@ -24,15 +25,7 @@ class Engine(Protocol):
 
 
 def best_backend() -> str:
-    """tensorrt where TensorRT and cuda-python are importable, else onnxrt."""
-    if importlib.util.find_spec("tensorrt") is not None:
-        from edgeseg.errors import MissingDependencyError
-        from edgeseg.runtime.backends.tensorrt_env import import_tensorrt
-        try:
-            import_tensorrt()
-            return "tensorrt"
-        except MissingDependencyError:
-            pass
+    """The backend used when ``--backend`` is not given."""
     return "onnxrt"
 
 
@@ -41,12 +34,6 @@ def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int 
     if backend == "onnxrt":
         from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
         return OnnxRuntimeEngine(bundle.graph_path(key, variant=AUTO), threads=threads)
-    if backend == "tensorrt":
-        from edgeseg.runtime.backends.tensorrt import TensorRTEngine
-        return TensorRTEngine(bundle, key)
-    if backend == "torch":
-        from edgeseg.runtime.backends.torch import TorchEngine
-        return TorchEngine(bundle, key)
     raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
