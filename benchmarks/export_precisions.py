@@ -22,18 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from _report import publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.export.bundle import ExportOptions, export_bundle
+from edgeseg.export.parity import ort_session
 from edgeseg.runtime.bundle import AUTO, ORT_X86, load_bundle
 
 PRECISIONS = ("fp32", "fp16", "int8")
-RESULTS = Path(__file__).resolve().parent / "results" / "export_precisions.md"
-
-
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def random_feed(entry: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -89,17 +84,14 @@ def main() -> int:
             rows[precision] = (parity, parity["variants"][ORT_X86] if twin else parity, path)
             if twin:
                 rows["int8 [TRT form]"] = (parity, parity, bundle.graph_path(key))
-        sessions = {label: session(path, args.threads) for label, (_, _, path) in rows.items()}
+        sessions = {label: ort_session(path, args.threads) for label, (_, _, path) in rows.items()}
         ms = time_interleaved(sessions, random_feed(entry, rng), args.warmup, args.runs)
         for label, (parity, row, path) in rows.items():
             miou = f"{row['miou']:.2f} ({row['miou_fp32']:.2f})" if row.get("miou") is not None else "-"
             gate = "fell back to fp32" if parity.get("fallback") else "ok" if row["passed"] else "FAILED"
             lines.append(f"| {key} | {label} | {path.name} | {ms[label]:.2f} | {ms['fp32'] / ms[label]:.2f}x | "
                          f"{row['max_abs_diff']:.2e} | {row['pixel_agreement']:.3f} | {miou} | {gate} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    publish(lines, "export_precisions.md")
     return 0
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report import publish  # benchmarks/_report.py (scripts run from this folder)
+
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
@@ -26,7 +28,6 @@ from edgeseg.runtime.stats import Stats
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SOURCES = {"camvid-val 480x360": SHARED / "camvid" / "val", "highway 960x540": SHARED / "video" / "solidWhiteRight.mp4"}
-RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.md"
 
 
 def bare_fps(bundle, frames) -> float:
@@ -90,10 +91,7 @@ def main() -> int:
         prop = (s["stage_ms"]["flow"] + s["stage_ms"]["warp"]) * n / max(1, n - k)
         lines += ["", f"Per-frame cost (evs10): keyframe segment {seg_per_key:.1f} ms; propagated frame flow wait + warp "
                   f"{prop:.1f} ms (DIS runs on worker threads, overlapped).", ""]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    publish(lines, "pipeline.md")
     return 0
 
 

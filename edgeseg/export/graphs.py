@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from edgeseg.runtime.bundle import graph_key
-from edgeseg.runtime.flow import FlowEstimator, resize_flow, to_gray
+from edgeseg.runtime.flow import FlowEstimator, flow_nchw, resize_flow, to_gray
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.reference import warp_nearest
 
@@ -81,10 +81,10 @@ def real_feeds(specs: list[GraphSpec], backbone: torch.nn.Module, ckpt: dict[str
                                          "warped_probs": warp_nearest(probs[0], flow)[None]})
             if "stgru" in keys:
                 feeds["stgru"].append({"x": logits_t, "h_prev": prev["logits"], "image": cur["img4"],
-                                       "image_prev": prev["img4"], "flow": chw(resize_flow(flow, q))})
+                                       "image_prev": prev["img4"], "flow": flow_nchw(resize_flow(flow, q))})
             if "netwarp" in keys:
                 feeds["netwarp"].append({"feats": feats_t, "feats_prev": prev["feats"], "image": cur["img8"],
-                                         "image_prev": prev["img8"], "flow": chw(resize_flow(flow, e))})
+                                         "image_prev": prev["img8"], "flow": flow_nchw(resize_flow(flow, e))})
         if gcrf is not None:
             window = (window + [(logits_t[0], cur["img4"][0])])[-gcrf.frames:]
             if len(window) == gcrf.frames:
@@ -93,7 +93,3 @@ def real_feeds(specs: list[GraphSpec], backbone: torch.nn.Module, ckpt: dict[str
         prev = cur
     return feeds
 
-
-def chw(flow: np.ndarray) -> np.ndarray:
-    """HxWx2 -> 1x2xHxW float32."""
-    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)

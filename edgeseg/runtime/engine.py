@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -36,7 +35,3 @@ def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int 
         return OnnxRuntimeEngine(bundle.graph_path(key, variant=AUTO), threads=threads)
     raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
-
-def engine_file(bundle: Bundle, key: str) -> Path:
-    """The ONNX file an engine for ``key`` is built from (for messages)."""
-    return bundle.graph_path(key, verify=False)

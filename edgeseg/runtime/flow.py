@@ -59,6 +59,11 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
+def flow_nchw(flow: np.ndarray) -> np.ndarray:
+    """HxWx2 flow -> 1x2xHxW float32, the layout of the STGRU / NetWarp graphs' ``flow`` input."""
+    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
 def resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     """HxWx2 flow -> size_hw, values rescaled with the grid (pixels of the new size)."""
     h, w = flow.shape[:2]

@@ -23,7 +23,7 @@ from edgeseg.profiles.schema import OperatingPoint
 from edgeseg.runtime import kernels
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, open_engine
-from edgeseg.runtime.flow import FlowEstimator, resize_flow, to_gray
+from edgeseg.runtime.flow import FlowEstimator, flow_nchw, resize_flow, to_gray
 from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.stats import Stats
@@ -185,7 +185,7 @@ class Pipeline:
                     self.h_prev = logits[None]
                     return logits
                 h = engine.infer({"x": logits[None], "h_prev": self.h_prev, "image": img, "image_prev": prev_img,
-                                  "flow": _chw(resize_flow(flow, q))})["h"]
+                                  "flow": flow_nchw(resize_flow(flow, q))})["h"]
                 self.h_prev = h
                 return h[0]
             if op.fusion == "netwarp":
@@ -193,7 +193,7 @@ class Pipeline:
                 if prev_feats is None or flow is None or prev_img is None:
                     return logits
                 return engine.infer({"feats": feats[None], "feats_prev": prev_feats, "image": img, "image_prev": prev_img,
-                                     "flow": _chw(resize_flow(flow, e))})["logits"][0]
+                                     "flow": flow_nchw(resize_flow(flow, e))})["logits"][0]
             frames = int(engine.inputs["unaries"][0])
             self.window = (self.window + [(logits, img[0])])[-frames:]
             if len(self.window) < frames:
@@ -245,10 +245,6 @@ class Pipeline:
         touched = kernels.blend_argmax(soft, p_ref, probs, labels, self.kernel_threads)
         m = cv2.resize(soft, (probs.shape[2], probs.shape[1]), interpolation=cv2.INTER_AREA)[None]
         return touched, (m * p_ref + (1.0 - m) * probs).astype(np.float32)
-
-
-def _chw(flow: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 class Propagator:

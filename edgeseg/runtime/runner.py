@@ -45,6 +45,13 @@ def _read_with_retries(source: Source, retries: int, stop: threading.Event) -> R
             source.reopen()
 
 
+def _end_of(r: Read) -> tuple[str, str]:
+    """(end, error) of the run for a read that returned no frame."""
+    if r.status is Status.ERROR:
+        return "source_error", r.reason
+    return ("source_lost", r.reason) if r.reason else ("end_of_stream", "")
+
+
 def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_frames: int | None = None,
         retries: int = 5, stop: threading.Event | None = None, on_frame: Callable[[Any, Any], None] | None = None,
         keep_outputs: bool = False) -> RunResult:
@@ -87,11 +94,8 @@ def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
         t = time.perf_counter()
         r = _read_with_retries(source, retries, stop)
         decode = time.perf_counter() - t
-        if r.status is Status.END:
-            result.end, result.error = ("source_lost", r.reason) if r.reason else ("end_of_stream", "")
-            return
-        if r.status is Status.ERROR:
-            result.end, result.error = "source_error", r.reason
+        if r.status is not Status.FRAME:
+            result.end, result.error = _end_of(r)
             return
         stats.read += 1
         stats.add_stage("decode", decode)
@@ -138,9 +142,7 @@ def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
                 if slot:
                     frame, arrival, decode = slot.pop()
                 elif done:
-                    r = done[0]
-                    result.end = "source_error" if r.status is Status.ERROR else ("source_lost" if r.reason else "end_of_stream")
-                    result.error = r.reason
+                    result.end, result.error = _end_of(done[0])
                     return
                 else:
                     break

@@ -26,7 +26,6 @@ class Stats:
         self.latencies: list[float] = []
         self.start: float | None = None
         self.end: float | None = None
-        self.inconsistency: list[float] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -176,7 +176,6 @@ static PyObject *py_warp(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "flow must be a float32 HxWx2 array");
         goto done;
     }
-    c.g.fx = NULL;
     if (grid_init(&c.g, (const float *)fb.buf, fh, fw, h, w) != 0) goto done;
     c.n = (int)n;
     for (; got < n; got++) {
