@@ -33,7 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["sync", "live"], default=None,
                    help="sync: every frame in order; live: newest frame wins, drops counted (default: live for cameras "
                         "and streams, sync for files and folders)")
-    p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the best available)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="inference backend: tensorrt (TensorRT engines, GPU), onnxrt (ONNX Runtime; its CUDA/TensorRT "
+                        "providers when installed), torch (the source checkpoints in PyTorch, reference). Default: the "
+                        "best available here (edgeseg doctor shows it)")
+    p.add_argument("--engine-cache", metavar="DIR", default=None,
+                   help="where engines built for this machine are kept (TensorRT backend and ONNX Runtime's TensorRT "
+                        "provider; default: <bundle>/engines)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--stats", help="write run statistics as JSON to this file")
     p.add_argument("--warmup", type=int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
@@ -60,7 +66,14 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    pipeline = Pipeline(bundle, op, backend=args.backend or best_backend(), flow_threads=args.flow_threads)
+    backend = args.backend or best_backend()
+    try:  # live mode segments keyframes in the background while later frames are propagated
+        pipeline = Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, overlap=mode == "live",
+                            engine_cache=args.engine_cache)
+    except BaseException:
+        sink.close()  # nothing written yet: a video sink removes its temporary file
+        source.close()
+        raise
     pipeline.stats.warmup = args.warmup
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -80,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
         pipeline.close()
     stats = {"profile": op.name, "operating_point": op.label(), "source": args.source, "sink": args.sink,
-             "backend": args.backend or best_backend(), **result.stats}
+             "backend": backend, **result.stats}
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     lat = stats["latency_ms"]

@@ -147,7 +147,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         steps.update()
         graphs[spec.key], parity[spec.key] = _gate_graph(opts, spec, stem, tmp, parity_feeds[spec.key],
                                                          calib_feeds.get(spec.key, []), steps)
-    manifest = _manifest(opts, ckpt, backbone_path, graphs)
+    manifest = _manifest(opts, ckpt, backbone_path, sorted(heads), graphs)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     steps.set_postfix_str("backbone mIoU")
     _backbone_miou(opts, backbone, ckpt, tmp, parity)
@@ -211,13 +211,15 @@ def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feed
     return entry, result
 
 
-def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, graphs: dict[str, Any]) -> dict[str, Any]:
+def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[str], graphs: dict[str, Any]) -> dict[str, Any]:
+    head_files = {h: backbone_path.parent / f"{h}.pt" for h in heads}
     return {
         "format_version": FORMAT_VERSION,
         "producer": {"edgeseg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": ort.__version__, "python": platform.python_version()},
         "source": {"checkpoint": str(backbone_path), "sha256": sha256_file(backbone_path),
-                   "arch": ckpt["arch"], "config": ckpt.get("config", {})},
+                   "arch": ckpt["arch"], "config": ckpt.get("config", {}),
+                   "heads": {h: {"checkpoint": str(p), "sha256": sha256_file(p)} for h, p in head_files.items()}},
         "classes": {"names": ckpt["class_names"], "palette": ckpt["palette"], "ignore_id": ckpt["ignore_id"]},
         "input": {"size": list(ckpt["input_size"]), "channel_order": "RGB", "layout": "NCHW",
                   "mean": ckpt["mean"], "std": ckpt["std"]},

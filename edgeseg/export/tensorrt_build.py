@@ -46,6 +46,25 @@ def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024,
     ``calibrators`` (TensorRT 10 only) maps graph keys to IInt8 calibrators for implicit INT8 builds
     of fp32 graphs.
     """
+    return {key: build_graph_engine(bundle, key, folder, workspace_mib, (calibrators or {}).get(key))
+            for key in bundle.graphs}
+
+
+def engine_source(bundle: Bundle, key: str, implicit_int8: bool = False) -> tuple[str | None, dict[str, Any], str]:
+    """(variant, manifest entry of the ONNX file, precision) an engine of graph ``key`` is built from."""
+    entry = bundle.graphs[key]
+    if implicit_int8:
+        variant = "fp32" if "fp32" in entry.get("variants", {}) else None
+        return variant, entry["variants"][variant] if variant else entry, "int8"
+    return None, entry, entry["precision"]
+
+
+def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: int = 1024,
+                       calibrator: Any = None) -> dict[str, str]:
+    """Build the engine of graph ``key`` into ``folder`` (file named by its engine key); its manifest record.
+
+    Torch-free: the TensorRT backend calls this to rebuild an engine made for another GPU or TensorRT.
+    """
     import_tensorrt()
     import tensorrt as trt
 
@@ -54,22 +73,18 @@ def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024,
     logger = trt.Logger(trt.Logger.WARNING)
     cache_path = folder / TIMING_CACHE
     cache_bytes = cache_path.read_bytes() if cache_path.is_file() else b""
-    engines: dict[str, dict[str, str]] = {}
-    for key, entry in bundle.graphs.items():
-        calibrator = (calibrators or {}).get(key)
-        precision = "int8" if calibrator is not None else entry["precision"]
-        variant = "fp32" if calibrator is not None and "fp32" in entry.get("variants", {}) else None
-        source = entry["variants"][variant] if variant else entry
-        stem = engine_key(source["sha256"], trt.__version__, gpu, precision)
-        file = f"{stem}.engine"
-        onnx_path = bundle.graph_path(key, variant=variant)
-        plan, cache_bytes = _build_one(logger, onnx_path, workspace_mib, cache_bytes, calibrator)
-        with atomic_path(folder / file) as tmp:
-            tmp.write_bytes(plan)
-        engines[key] = engine_record(source["sha256"], trt.__version__, gpu, precision, f"engines/{file}")
+    variant, source, precision = engine_source(bundle, key, calibrator is not None)
+    file = f"{engine_key(source['sha256'], trt.__version__, gpu, precision)}.engine"
+    plan, cache_bytes = _build_one(logger, bundle.graph_path(key, variant=variant), workspace_mib, cache_bytes, calibrator)
+    with atomic_path(folder / file) as tmp:
+        tmp.write_bytes(plan)
     with atomic_path(cache_path) as tmp:
         tmp.write_bytes(cache_bytes)
-    return engines
+    try:  # the manifest lists engines relative to the bundle; a cache elsewhere is recorded by absolute path
+        listed = str((folder / file).relative_to(bundle.root))
+    except ValueError:
+        listed = str((folder / file).resolve())
+    return engine_record(source["sha256"], trt.__version__, gpu, precision, listed)
 
 
 def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_bytes: bytes,

@@ -1,17 +1,24 @@
-"""The Engine protocol every backend implements, and backend selection (``--backend``). Torch-free."""
+"""The Engine protocol every backend implements, and backend selection (``--backend``). Torch-free.
+
+Backends (one module each under ``edgeseg.runtime.backends``, imported only when chosen):
+
+- ``tensorrt``: TensorRT engines run with execute_async_v3 (needs tensorrt + cuda-python + a GPU);
+- ``onnxrt``: ONNX Runtime, with its TensorRT / CUDA execution providers when the installed build has them;
+- ``torch``: the source checkpoints run by PyTorch (reference; CUDA when available).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from edgeseg.errors import UsageError
+from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime.bundle import AUTO, Bundle
 
-# The TensorRT (execute_async_v3) and torch reference backends are not written yet; ONNX Runtime already uses
-# its TensorRT / CUDA execution providers where the installed onnxruntime has them.
-BACKENDS = ("onnxrt",)
+BACKENDS = ("onnxrt", "tensorrt", "torch")
 
 
 class Engine(Protocol):
@@ -23,15 +30,63 @@ class Engine(Protocol):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
+def _tensorrt_usable() -> bool:
+    if importlib.util.find_spec("tensorrt") is None:
+        return False
+    try:
+        from edgeseg.runtime.backends.tensorrt_env import current_gpu, import_tensorrt
+        import_tensorrt()
+        current_gpu()
+        return True
+    except (EdgesegError, RuntimeError, OSError):
+        return False
+
+
+def _onnxrt_has_gpu() -> bool:
+    import onnxruntime as ort
+    return bool({"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(ort.get_available_providers()))
+
+
+def _torch_cuda() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+    return bool(torch.cuda.is_available())
+
+
 def best_backend() -> str:
-    """The backend used when ``--backend`` is not given."""
+    """The backend used when ``--backend`` is not given: the fastest one that can run here.
+
+    TensorRT when it and a GPU are present; ONNX Runtime when its build has a GPU provider; PyTorch on
+    CUDA when only PyTorch sees the GPU; else ONNX Runtime on the CPU.
+    """
+    if _tensorrt_usable():
+        return "tensorrt"
+    if _onnxrt_has_gpu():
+        return "onnxrt"
+    if _torch_cuda():
+        return "torch"
     return "onnxrt"
 
 
-def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int | None = None) -> Engine:
+def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int | None = None,
+                engine_cache: str | Path | None = None) -> Engine:
     """An engine for graph ``key`` of ``bundle`` on ``backend``."""
     if backend == "onnxrt":
         from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
-        return OnnxRuntimeEngine(bundle.graph_path(key, variant=AUTO), threads=threads)
+        return OnnxRuntimeEngine(bundle.graph_path(key, variant=AUTO), threads=threads, cache_dir=engine_cache)
+    if backend == "tensorrt":
+        from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
+        bundle.graph_path(key)  # the ONNX file must still match the manifest the engine is keyed by
+        return TensorRTEngine(bundle, key, Path(engine_cache) if engine_cache else None)
+    if backend == "torch":
+        from edgeseg.runtime.backends.torch_ref import TorchEngine
+        return TorchEngine(bundle, key, threads=threads)
     raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
+
+def close_engine(engine: Engine) -> None:
+    """Release what an engine holds (device buffers, streams) where its backend has anything to release."""
+    close = getattr(engine, "close", None)
+    if callable(close):
+        close()

@@ -3,8 +3,13 @@
 unreliable, and the STGRU / NetWarp / VideoGCRF fusions. Torch-free.
 
 One ``Pipeline`` processes frames in order (``process``); ``edgeseg.runtime.runner`` feeds it from a
-source in sync or live mode. Recurrent state (last labels/probabilities/features, STGRU state, NetWarp
-previous features, the GCRF window) lives here, never in a graph.
+source in sync or live mode. With ``overlap`` (live mode) a due keyframe is segmented on a separate
+thread while the following frames are still propagated from the previous keyframe; when its result
+arrives it is carried to the current frame through the backward flows stored meanwhile (the same
+nearest warps the frames in between would have had in sync mode), so no frame waits for the backbone.
+
+Recurrent state (last labels/probabilities/features, STGRU state, NetWarp previous features, the GCRF
+window) lives here, never in a graph.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from edgeseg.errors import UsageError
 from edgeseg.profiles.schema import OperatingPoint
 from edgeseg.runtime import kernels
 from edgeseg.runtime.bundle import Bundle, graph_key
-from edgeseg.runtime.engine import Engine, open_engine
+from edgeseg.runtime.engine import Engine, close_engine, open_engine
 from edgeseg.runtime.flow import FlowEstimator, flow_nchw, resize_flow, to_gray
 from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
@@ -37,6 +42,8 @@ class FrameOutput:
     warped: bool = False  # propagated by flow (not a keyframe, W on)
     refined_pixels: int = 0  # pixels re-predicted by the refiner (M > 0)
     inconsistency: float | None = None  # IAM share of inconsistent pixels, when computed
+    source_key: int = 0  # index of the keyframe whose segmentation these labels carry
+    launched_keyframe: bool = False  # overlap: keyframe inference for this frame started in the background
 
 
 @dataclass
@@ -48,6 +55,16 @@ class _State:
     feats: np.ndarray | None = None  # C x h/8 x w/8 (refine)
     since_key: int = 0
     inconsistency: float = 0.0
+    source_key: int = 0
+
+
+@dataclass
+class _Pending:
+    """A keyframe being segmented in the background (overlap), and the backward flows of the frames since."""
+
+    index: int
+    job: Future
+    flows: list[np.ndarray]
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -69,14 +86,16 @@ class Pipeline:
     """Process frames in order under one operating point; ``process(rgb) -> FrameOutput``."""
 
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
-                 flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None):
+                 flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None,
+                 overlap: bool = False, engine_cache: str | None = None):
         missing = [k for k in required_graphs(op) if k not in bundle.graphs]
         if missing:
             raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
                              f"{bundle.root} lacks; re-export with those heads or pick another profile")
         self.op, self.bundle = op, bundle
         self.stats = stats or Stats()
-        self.engines: dict[str, Engine] = {k: open_engine(bundle, k, backend, engine_threads) for k in required_graphs(op)}
+        self.engines: dict[str, Engine] = {k: open_engine(bundle, k, backend, engine_threads, engine_cache)
+                                             for k in required_graphs(op)}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
         self.net_size = tuple(bundle.manifest["input"]["size"])
         self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
@@ -84,6 +103,10 @@ class Pipeline:
         self.kernel_threads = kernel_threads
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, flow_threads), thread_name_prefix="edgeseg-flow")
+        # Overlap needs something to propagate with while the keyframe runs: warp on, no fusion (fusions
+        # need the backbone's output on the frame itself).
+        self.overlap = overlap and op.warp and op.fusion == "none"
+        self._accel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeseg-keyframe") if self.overlap else None
         self.reset()
 
     # --- state ---------------------------------------------------------------------------------
@@ -95,9 +118,14 @@ class Pipeline:
         self.prev_feats: np.ndarray | None = None  # NetWarp
         self.prev_images: dict[str, np.ndarray] = {}
         self.window: list[tuple[np.ndarray, np.ndarray]] = []  # GCRF (unaries, image at 1/4)
+        self._pending: _Pending | None = None  # overlap: a result still running is dropped
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._accel is not None:
+            self._accel.shutdown(wait=True)
+        for engine in self.engines.values():
+            close_engine(engine)
 
     def __enter__(self) -> Pipeline:
         return self
@@ -145,6 +173,11 @@ class Pipeline:
             prev = None
         with self.stats.stage("flow"):
             gray = to_gray(rgb)
+        if self.overlap and prev is not None:
+            out = self._process_overlapped(rgb, gray, prev)
+            self.index += 1
+            self.stats.frame_done(time.perf_counter() - start, out.launched_keyframe)
+            return out
         need_back = prev is not None and ((not key and op.warp) or (key and op.fusion in ("stgru", "netwarp")))
         need_fwd = prev is not None and not key and op.warp and (op.refine or op.adaptive is not None)
         back_job = self._pool.submit(self._flow_job, gray, prev.gray) if need_back and prev else None
@@ -159,17 +192,54 @@ class Pipeline:
         return out
 
     def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
-        op = self.op
+        logits, feats = self._backbone(rgb)
+        scores = self._fuse(rgb, logits, feats, back_job) if self.op.fusion != "none" else logits
+        self.state = self._key_state(rgb, gray, scores, feats, self.index)
+        return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
+
+    def _backbone(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self.stats.stage("segment"):
             result = self.backbone.infer({"image": preprocess(rgb, self.key_size, self.mean, self.std)})
-        logits, feats = result["logits"][0], result["feats"][0]
-        scores = self._fuse(rgb, logits, feats, back_job) if op.fusion != "none" else logits
+        return result["logits"][0], result["feats"][0]
+
+    def _key_state(self, rgb: np.ndarray, gray: np.ndarray, scores: np.ndarray, feats: np.ndarray, index: int) -> _State:
         with self.stats.stage("segment"):
             labels = upsample_argmax(scores, rgb.shape[:2])
-        keep = op.refine or op.adaptive is not None
-        self.state = _State(gray=gray, shape=rgb.shape, labels=labels,
-                            probs=softmax(scores) if keep else None, feats=feats if keep else None)
-        return FrameOutput(self.index, labels, keyframe=True)
+        keep = self.op.refine or self.op.adaptive is not None
+        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=softmax(scores) if keep else None,
+                      feats=feats if keep else None, source_key=index)
+
+    def _segment_job(self, rgb: np.ndarray, gray: np.ndarray, index: int) -> _State:
+        return self._key_state(rgb, gray, *self._backbone(rgb), index)
+
+    # --- live mode: keyframes in the background -------------------------------------------------
+    def _process_overlapped(self, rgb: np.ndarray, gray: np.ndarray, prev: _State) -> FrameOutput:
+        pending = self._pending
+        if pending is not None and pending.job.done():
+            self._pending = None
+            prev = self.state = self._catch_up(pending.job.result(), pending.flows, prev)
+        launch = self._pending is None and self.is_keyframe(rgb)
+        back_job = self._pool.submit(self._flow_job, gray, prev.gray)
+        fwd_job = self._pool.submit(self._flow_job, prev.gray, gray) if self.op.refine or self.op.adaptive else None
+        out = self._propagate(rgb, gray, prev, back_job, fwd_job)
+        if self._pending is not None:
+            self._pending.flows.append(back_job.result()[0])
+        if launch:
+            assert self._accel is not None
+            self._pending = _Pending(self.index, self._accel.submit(self._segment_job, rgb, gray, self.index), [])
+            out.launched_keyframe = True
+        return out
+
+    def _catch_up(self, key: _State, flows: list[np.ndarray], prev: _State) -> _State:
+        """Carry a keyframe's state to the frame before the current one through the stored backward flows."""
+        labels, probs, feats = key.labels, key.probs, key.feats
+        with self.stats.stage("warp"):
+            for flow in flows:
+                labels = kernels.warp([labels], flow, self.kernel_threads)[0]
+                probs = kernels.warp([probs], flow, self.kernel_threads)[0] if probs is not None else None
+                feats = kernels.warp([feats], flow, self.kernel_threads)[0] if feats is not None else None
+        return _State(gray=prev.gray, shape=prev.shape, labels=labels, probs=probs, feats=feats,
+                      since_key=len(flows), source_key=key.source_key)
 
     def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray, back_job: Future | None) -> np.ndarray:
         op = self.op
@@ -207,14 +277,14 @@ class Pipeline:
         op = self.op
         if not op.warp or back_job is None:
             self.state = _State(gray=gray, shape=rgb.shape, labels=prev.labels, probs=prev.probs, feats=prev.feats,
-                                since_key=prev.since_key + 1)
-            return FrameOutput(self.index, prev.labels, keyframe=False)
+                                since_key=prev.since_key + 1, source_key=prev.source_key)
+            return FrameOutput(self.index, prev.labels, keyframe=False, source_key=prev.source_key)
         back = self._wait(back_job)
         with self.stats.stage("warp"):
             labels = kernels.warp([prev.labels], back, self.kernel_threads)[0]
             probs = kernels.warp([prev.probs], back, self.kernel_threads)[0] if prev.probs is not None else None
             feats = kernels.warp([prev.feats], back, self.kernel_threads)[0] if prev.feats is not None else None
-        out = FrameOutput(self.index, labels, keyframe=False, warped=True)
+        out = FrameOutput(self.index, labels, keyframe=False, warped=True, source_key=prev.source_key)
         inconsistency = 0.0
         if fwd_job is not None:
             fwd = self._wait(fwd_job)
@@ -226,7 +296,7 @@ class Pipeline:
                 with self.stats.stage("refine"):
                     out.refined_pixels, probs = self._refine(rgb, mask, labels, probs, feats)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
-                            since_key=prev.since_key + 1, inconsistency=inconsistency)
+                            since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out
 
     def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ class Stats:
         self.latencies: list[float] = []
         self.start: float | None = None
         self.end: float | None = None
+        self._lock = threading.Lock()  # live mode times keyframe inference on another thread
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -33,10 +35,11 @@ class Stats:
         try:
             yield
         finally:
-            self._frame_stage[name] += time.perf_counter() - t
+            self.add_stage(name, time.perf_counter() - t)
 
     def add_stage(self, name: str, seconds: float) -> None:
-        self._frame_stage[name] += seconds
+        with self._lock:
+            self._frame_stage[name] += seconds
 
     def add_render(self, seconds: float) -> None:
         """Render time of the frame just finished (the sink runs after ``frame_done``)."""
@@ -48,6 +51,10 @@ class Stats:
         self.start = time.perf_counter()
 
     def frame_done(self, latency_s: float, keyframe: bool) -> None:
+        with self._lock:
+            self._frame_done(latency_s, keyframe)
+
+    def _frame_done(self, latency_s: float, keyframe: bool) -> None:
         self.frames += 1
         now = time.perf_counter()
         if self.start is None:

@@ -179,3 +179,33 @@ def test_profile_needing_a_missing_graph_is_refused(tiny_root, tmp_path):
     bare = load_bundle(export_bundle(tiny_options(tiny_root, str(tmp_path / "bare"), heads=())))
     with pytest.raises(UsageError, match="needs graph.*refiner"):
         Pipeline(bare, OperatingPoint(name="evs06", keyframe_interval=5, refine=True))
+
+
+def test_live_overlap_carries_late_keyframes_through_the_stored_flows(setup):
+    """In overlap mode no frame waits for the backbone; a keyframe result carried to a later frame equals
+    what sync mode propagated from the same keyframe (same flows, same nearest warps)."""
+    bundle, frames = setup
+    clip = frames + frames[::-1]
+    sync = run_op(bundle, clip, keyframe_interval=5, warp=True)
+    with Pipeline(bundle, OperatingPoint(name="t", keyframe_interval=5, warp=True), overlap=True) as p:
+        outs = []
+        for f in clip:
+            outs.append(p.process(f))
+            time.sleep(0.1)  # a paced source: the background keyframe finishes before the next frame
+    assert outs[0].keyframe and not any(o.keyframe for o in outs[1:])
+    assert [o.index for o in outs if o.launched_keyframe] == [5, 10, 15]
+    assert [o.source_key for o in outs[:6]] == [0] * 6
+    carried = [o for o in outs if o.source_key > 0]
+    assert {o.source_key for o in carried} == {5, 10, 15}
+    for o in carried:
+        if o.launched_keyframe:  # sync mode segments this frame itself; overlap shows the propagated labels
+            assert sync[o.index].keyframe
+            continue
+        assert sync[o.index].source_key == o.source_key
+        np.testing.assert_array_equal(o.labels, sync[o.index].labels)
+
+
+def test_overlap_is_off_where_nothing_can_be_propagated(setup):
+    bundle, _ = setup
+    with Pipeline(bundle, OperatingPoint(name="t", keyframe_interval=5, warp=False), overlap=True) as p:
+        assert not p.overlap

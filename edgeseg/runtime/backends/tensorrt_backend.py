@@ -1,0 +1,116 @@
+"""TensorRT 10.x / 11.x backend: a deserialized engine, tensors bound with ``set_tensor_address`` and run
+with ``execute_async_v3`` on one CUDA stream, through pinned host buffers. UNVERIFIED here (no TensorRT).
+
+Engines are found by their key (ONNX sha256, TensorRT version, GPU name and compute capability,
+precision: DESIGN.md "Bundle manifest"), so an engine listed for another GPU or TensorRT version is
+never loaded: the graph is rebuilt for this machine into ``<bundle>/engines`` (or ``--engine-cache``),
+with the reason printed, or refused when ``rebuild`` is off.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError
+from edgeseg.runtime.backends.cuda_buffers import CudaStream, IoBuffer
+from edgeseg.runtime.backends.tensorrt_env import current_gpu, engine_key, import_tensorrt
+from edgeseg.runtime.bundle import Bundle, BundleError
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+
+
+class StaleEngineError(BundleError):
+    """The bundle's engine was built for another GPU or TensorRT version, and rebuilding is off."""
+
+
+def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True,
+                log: Any = sys.stderr) -> Path:
+    """The engine of graph ``key`` for this GPU and TensorRT, building it when there is none."""
+    import_tensorrt()
+    import tensorrt as trt
+
+    from edgeseg.export.tensorrt_build import build_graph_engine, engine_source
+
+    _, source, precision = engine_source(bundle, key)
+    gpu = current_gpu()
+    folder = cache_dir or bundle.root / "engines"
+    path = folder / f"{engine_key(source['sha256'], trt.__version__, gpu, precision)}.engine"
+    if path.is_file():
+        return path
+    listed = bundle.manifest.get("engines", {}).get(key)
+    if listed is None:
+        reason = "the bundle has no TensorRT engine for it"
+    else:
+        reason = (f"its engine was built with TensorRT {listed.get('tensorrt')} on {listed.get('gpu')} "
+                  f"(sm {listed.get('compute_capability')}), this is TensorRT {trt.__version__} on {gpu.name} "
+                  f"(sm {gpu.compute_capability})")
+    if not rebuild:
+        raise StaleEngineError(f"graph {key!r} of {bundle.root}: {reason}; rerun without --no-engine-rebuild "
+                               "or export with --tensorrt on this machine")
+    print(f"edgeseg: building a TensorRT engine for {key!r}: {reason} (once; cached in {folder})", file=log)
+    try:
+        build_graph_engine(bundle, key, folder)
+    except PermissionError:
+        raise BundleError(f"cannot write the engine for {key!r} into {folder}; pass --engine-cache DIR") from None
+    return path
+
+
+class TensorRTEngine:
+    """``infer({input name: array}) -> {output name: array}`` over one TensorRT engine."""
+
+    def __init__(self, bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True):
+        import_tensorrt()
+        import tensorrt as trt
+
+        path = engine_file(bundle, key, cache_dir, rebuild)
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        engine = self._runtime.deserialize_cuda_engine(path.read_bytes())
+        if engine is None:  # a plan from another TensorRT build or GPU that slipped past the key
+            raise StaleEngineError(f"TensorRT cannot deserialize {path} (built by another TensorRT version or for "
+                                   "another GPU); delete it and run again to rebuild")
+        self._engine: trt.ICudaEngine = engine
+        context = engine.create_execution_context()
+        if context is None:
+            raise EdgesegError(f"TensorRT could not create an execution context for {path} (GPU memory?)")
+        self._context: trt.IExecutionContext = context
+        self._stream = CudaStream()
+        self._buffers: dict[str, IoBuffer] = {}
+        self.inputs: dict[str, tuple] = {}
+        self.output_names: list[str] = []
+        try:
+            for i in range(engine.num_io_tensors):
+                name = engine.get_tensor_name(i)
+                dims = engine.get_tensor_shape(name)
+                shape = tuple(int(dims[j]) for j in range(len(dims)))
+                buf = self._buffers[name] = IoBuffer(shape, trt.nptype(engine.get_tensor_dtype(name)))
+                if not context.set_tensor_address(name, buf.device):
+                    raise EdgesegError(f"TensorRT refused the address of tensor {name!r} of {path}")
+                if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                    self.inputs[name] = shape
+                else:
+                    self.output_names.append(name)
+        except BaseException:
+            self.close()
+            raise
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name in self.inputs:
+            self._buffers[name].upload(feed[name], self._stream)
+        if not self._context.execute_async_v3(self._stream.handle):
+            raise EdgesegError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+        for name in self.output_names:
+            self._buffers[name].download(self._stream)
+        self._stream.synchronize()
+        return {name: self._buffers[name].host.copy() for name in self.output_names}
+
+    def close(self) -> None:
+        for buf in self._buffers.values():
+            buf.close()
+        self._buffers.clear()
+        self._stream.close()
