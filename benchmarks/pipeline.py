@@ -1,11 +1,14 @@
 """Pipeline throughput per operating point vs a bare loop over the same engine, same run (issue 4's bar).
 
 Sources: CamVid val (the continuous 15 Hz run, 480x360) and the highway clip (960x540), decoded once into
-memory so that disk and codec noise stay out of the comparison. Sync mode, ONNX Runtime CPU.
+memory so that disk and codec noise stay out of the comparison. Sync mode, ONNX Runtime CPU by default
+(``--backend torch`` on a CUDA machine times the GPU path; ``--overlap`` times live mode's background
+keyframes, frames fed as fast as the pipeline takes them).
 The bare loop is preprocess + backbone + upsample/argmax on every frame: what evs01 does without the
 pipeline around it. Per-frame cost of a propagated frame (flow + warp) is printed next to a keyframe's.
 
     python benchmarks/pipeline.py [--bundle runs/precisions/fp32] [--frames 100] [--profiles evs01,evs07,...]
+                                  [--backend onnxrt|torch|tensorrt] [--overlap] [--sources camvid-val,highway] [--results NAME.md]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from _report import publish  # benchmarks/_report.py (scripts run from this fold
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.engine import BACKENDS
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.segment import BundleSegmenter
 from edgeseg.runtime.stats import Stats
@@ -30,8 +34,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SOURCES = {"camvid-val 480x360": SHARED / "camvid" / "val", "highway 960x540": SHARED / "video" / "solidWhiteRight.mp4"}
 
 
-def bare_fps(bundle, frames) -> float:
-    seg = BundleSegmenter(bundle)
+def bare_fps(bundle, frames, backend) -> float:
+    seg = BundleSegmenter(bundle, backend=backend)
     for f in frames[:3]:
         seg(f)
     t = time.perf_counter()
@@ -40,8 +44,8 @@ def bare_fps(bundle, frames) -> float:
     return len(frames) / (time.perf_counter() - t)
 
 
-def pipeline_run(bundle, op, frames):
-    with Pipeline(bundle, op) as p:
+def pipeline_run(bundle, op, frames, backend="onnxrt", overlap=False):
+    with Pipeline(bundle, op, backend=backend, overlap=overlap) as p:
         p.stats.warmup = 3
         for f in frames[:3]:
             p.process(f)
@@ -55,29 +59,46 @@ def pipeline_run(bundle, op, frames):
         return len(frames) / wall, p.stats.to_json()
 
 
+def device_lines(backend: str) -> list[str]:
+    if backend != "torch":
+        return []
+    import torch
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    return [f"PyTorch {torch.__version__} on {name}.", ""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default="runs/precisions/fp32")
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--profiles", default="evs01,evs03,evs06,evs07,evs10,evs14,grfp,adaptive")
+    ap.add_argument("--backend", default="onnxrt", choices=BACKENDS)
+    ap.add_argument("--overlap", action="store_true", help="live mode's background keyframes (default: sync)")
+    ap.add_argument("--sources", default=",".join(s.split()[0] for s in SOURCES), help="comma list of: %(default)s")
+    ap.add_argument("--results", default="pipeline.md", help="file name under benchmarks/results/")
     args = ap.parse_args()
     bundle = load_bundle(args.bundle)
-    lines = [f"# Pipeline FPS: bundle {args.bundle} ({bundle.precision}), ONNX Runtime CPU, sync mode",
+    engine = {"onnxrt": "ONNX Runtime CPU", "torch": "PyTorch", "tensorrt": "TensorRT"}[args.backend]
+    lines = [f"# Pipeline FPS: bundle {args.bundle} ({bundle.precision}), {engine}, "
+             f"{'live-mode overlap' if args.overlap else 'sync mode'}",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {args.frames} frames per source, "
              "decoded in memory; bare loop = preprocess + backbone + upsample/argmax per frame, measured in the same run.", ""]
+    lines += device_lines(args.backend)
     for label, src in SOURCES.items():
+        if label.split()[0] not in args.sources.split(","):
+            continue
         if not src.exists():
             print(f"skip {label}: {src} not found", file=sys.stderr)
             continue
         frames = list(read_frames(src, args.frames))
-        bare = bare_fps(bundle, frames)
+        bare = bare_fps(bundle, frames, args.backend)
         lines += [f"## {label}", "", f"bare loop: {bare:.1f} FPS", "",
                   "| profile | D S W R fusion | FPS | vs bare | speedup vs evs01 | keyframes | ms/frame flow | warp | segment | refine | fuse |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         base = None
         for name in args.profiles.split(","):
             op = load_profile(name)
-            fps, s = pipeline_run(bundle, op, frames)
+            fps, s = pipeline_run(bundle, op, frames, args.backend, args.overlap)
             base = fps if name == "evs01" else base
             st = s["stage_ms"]
             lines.append(f"| {name} | {op.label()} | {fps:.1f} | {fps / bare:.2f}x | "
@@ -85,13 +106,13 @@ def main() -> int:
                          f"{st['segment']:.2f} | {st['refine']:.2f} | {st['fuse']:.2f} |")
             print(lines[-1], file=sys.stderr)
         op = load_profile("evs10")
-        _, s = pipeline_run(bundle, op, frames)
+        _, s = pipeline_run(bundle, op, frames, args.backend)
         n, k = s["counted_frames"], s["keyframes"]
         seg_per_key = s["stage_ms"]["segment"] * n / max(1, k)
         prop = (s["stage_ms"]["flow"] + s["stage_ms"]["warp"]) * n / max(1, n - k)
         lines += ["", f"Per-frame cost (evs10): keyframe segment {seg_per_key:.1f} ms; propagated frame flow wait + warp "
                   f"{prop:.1f} ms (DIS runs on worker threads, overlapped).", ""]
-    publish(lines, "pipeline.md")
+    publish(lines, args.results)
     return 0
 
 

@@ -6,16 +6,19 @@ import numpy as np
 
 from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
 from edgeseg.runtime.bundle import AUTO, Bundle, graph_key
+from edgeseg.runtime.engine import Engine, open_engine
 from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 
 
 class BundleSegmenter:
-    """``seg(rgb) -> labels HxW uint8`` running the bundle's backbone at downscale D on ONNX Runtime."""
+    """``seg(rgb) -> labels HxW uint8`` running the bundle's backbone at downscale D (``variant``: ONNX Runtime only)."""
 
-    def __init__(self, bundle: Bundle, downscale: float = 1.0, graph: str | None = None, variant: str | None = AUTO):
+    def __init__(self, bundle: Bundle, downscale: float = 1.0, graph: str | None = None, variant: str | None = AUTO,
+                 backend: str = "onnxrt"):
         key = graph or graph_key("backbone", downscale)
-        self.engine = OnnxRuntimeEngine(bundle.graph_path(key, variant=variant))
+        self.engine: Engine = (OnnxRuntimeEngine(bundle.graph_path(key, variant=variant)) if backend == "onnxrt"
+                               else open_engine(bundle, key, backend))
         entry = bundle.graphs[key]
         shape = next(i["shape"] for i in entry["inputs"] if i["name"] == "image")
         self.size = (int(shape[2]), int(shape[3]))

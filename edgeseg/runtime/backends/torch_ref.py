@@ -27,8 +27,13 @@ def import_torch() -> Any:
 
 
 def torch_device(torch: Any, device: str | None = None) -> Any:
-    """``device`` or the best one present: CUDA, else CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """``device`` or the best one present: CUDA, else CPU. A reference computes in full fp32: TF32 off."""
+    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if chosen.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest exact kernels once
+    return chosen
 
 
 def source_checkpoint(bundle: Bundle, role: str) -> Path:
