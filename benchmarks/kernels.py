@@ -86,6 +86,16 @@ def main() -> int:
     ov_bytes = 2 * rgb.nbytes + labels.nbytes
     cases.append(("colour overlay", ov_bytes, lambda: kernels.overlay(rgb, labels, palette, 0.5, t),
                   [("cv2.addWeighted + LUT", lambda: cv2.addWeighted(rgb, 0.5, palette[labels], 0.5, 0))]))
+    scores = rng.standard_normal((L, 120, 160)).astype(np.float32)
+    up_hw = (540, 960)
+    up_bytes = scores.nbytes + up_hw[0] * up_hw[1]
+
+    def upsample_cv2():
+        np.stack([cv2.resize(c, up_hw[::-1], interpolation=cv2.INTER_LINEAR) for c in scores]).argmax(0)
+
+    cases.append(("upsample 1/4 scores to 960x540 + argmax", up_bytes, lambda: kernels.upsample_argmax(scores, up_hw, t),
+                  [("cv2.resize per class + argmax", upsample_cv2),
+                   ("numpy", lambda: reference.upsample_argmax(scores, up_hw))]))
 
     src = np.empty(max(c[1] for c in cases) // 2, np.uint8)
     dst = np.empty_like(src)

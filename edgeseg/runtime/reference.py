@@ -65,3 +65,23 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: int
     """(rgb*(256-alpha) + palette[labels]*alpha + 128) >> 8, alpha in 0..256, integer maths."""
     colours = palette[labels].astype(np.uint32)
     return ((rgb.astype(np.uint32) * (256 - alpha) + colours * alpha + 128) >> 8).astype(np.uint8)
+
+
+def bilinear_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices (i0, i1) and float32 weights (a0, a1) along one axis, half-pixel centres as in
+    cv2.resize INTER_LINEAR: s = (i + 0.5) * n_in / n_out - 0.5, clamped to the border."""
+    s = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    s = np.clip(s, 0.0, n_in - 1)
+    i0 = np.floor(s).astype(np.int32)
+    frac = (s - i0).astype(np.float32)
+    i1 = np.minimum(i0 + 1, n_in - 1).astype(np.int32)
+    return i0, i1, (np.float32(1) - frac).astype(np.float32), frac
+
+
+def upsample_argmax(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """CxhxW float32 scores -> HxW uint8 labels: bilinear upsampling, then the first maximal class."""
+    x0, x1, a0, a1 = bilinear_axis(scores.shape[2], size_hw[1])
+    y0, y1, b0, b1 = bilinear_axis(scores.shape[1], size_hw[0])
+    top = scores[:, y0][:, :, x0] * a0 + scores[:, y0][:, :, x1] * a1
+    bottom = scores[:, y1][:, :, x0] * a0 + scores[:, y1][:, :, x1] * a1
+    return (top * b0[:, None] + bottom * b1[:, None]).argmax(0).astype(np.uint8)

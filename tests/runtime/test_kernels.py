@@ -112,3 +112,21 @@ def test_overlay_equals_reference(seed, h, w, alpha):
 def test_bad_arguments_raise_kernel_error(call):
     with pytest.raises(kernels.KernelError):
         call()
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), c=st.integers(1, 20), h=st.integers(1, 40), w=st.integers(1, 40),
+       H=st.integers(1, 90), W=st.integers(1, 90), threads=st.integers(1, 5))
+def test_upsample_argmax_equals_reference(seed, c, h, w, H, W, threads):
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((c, h, w)).astype(np.float32)
+    scores[:, ::3] = scores[:, :1, :1]  # ties: the first maximal class wins in both
+    np.testing.assert_array_equal(kernels.upsample_argmax(scores, (H, W), threads), reference.upsample_argmax(scores, (H, W)))
+
+
+def test_upsample_argmax_is_bilinear_like_cv2_resize():
+    import cv2
+    scores = np.random.default_rng(3).standard_normal((11, 30, 40)).astype(np.float32)
+    for size in [(90, 120), (135, 240), (30, 40), (17, 23)]:
+        up = np.stack([cv2.resize(s, size[::-1], interpolation=cv2.INTER_LINEAR) for s in scores])
+        assert (kernels.upsample_argmax(scores, size) == up.argmax(0)).mean() > 0.999

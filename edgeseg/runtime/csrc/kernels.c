@@ -1,5 +1,5 @@
 /* edgeseg propagation kernels: nearest backward warp of several maps, IAM inconsistency mask,
- * masked blend + argmax, colour overlay. Row bands run on POSIX threads with the GIL released.
+ * masked blend + argmax, colour overlay, bilinear upsampling of scores fused with argmax. Row bands run on POSIX threads with the GIL released.
  *
  * Semantics are defined by edgeseg/runtime/reference.py (NumPy); tests check that both agree exactly.
  * Float arithmetic is done in the same order and precision as the reference (float32 flow maths,
@@ -387,11 +387,91 @@ done:
     return result;
 }
 
+/* ---- (e) bilinear upsampling of C x h x w scores fused with argmax (no C x H x W intermediate) ----
+ * Per-axis source indices and weights come from the caller (reference.bilinear_axis), so both
+ * implementations share them; v = (s[y0,x0]*a0 + s[y0,x1]*a1)*b0 + (s[y1,x0]*a0 + s[y1,x1]*a1)*b1. */
+
+typedef struct {
+    const float *scores, *ax0, *ax1, *by0, *by1;
+    const int32_t *x0, *x1, *y0, *y1;
+    uint8_t *out;
+    Py_ssize_t c, h, w, ow;
+} upargmax_ctx;
+
+static void upargmax_band(void *p, Py_ssize_t r0, Py_ssize_t r1, int band) {
+    upargmax_ctx *u = (upargmax_ctx *)p;
+    Py_ssize_t plane = u->h * u->w;
+    (void)band;
+    for (Py_ssize_t y = r0; y < r1; y++) {
+        const float *row0 = u->scores + (Py_ssize_t)u->y0[y] * u->w, *row1 = u->scores + (Py_ssize_t)u->y1[y] * u->w;
+        float b0 = u->by0[y], b1 = u->by1[y];
+        uint8_t *out = u->out + y * u->ow;
+        for (Py_ssize_t x = 0; x < u->ow; x++) {
+            int32_t i0 = u->x0[x], i1 = u->x1[x];
+            float a0 = u->ax0[x], a1 = u->ax1[x], best = 0.0f;
+            int arg = 0;
+            for (Py_ssize_t k = 0; k < u->c; k++) {
+                const float *r = row0 + k * plane, *q = row1 + k * plane;
+                float top = r[i0] * a0 + r[i1] * a1;
+                float bottom = q[i0] * a0 + q[i1] * a1;
+                float v = top * b0 + bottom * b1;
+                if (k == 0 || v > best) {
+                    best = v;
+                    arg = (int)k;
+                }
+            }
+            out[x] = (uint8_t)arg;
+        }
+    }
+}
+
+/* upsample_argmax(scores f32 C x h x w, x0, x1 i32 W, ax0, ax1 f32 W, y0, y1 i32 H, by0, by1 f32 H, out u8 H x W, threads) */
+static PyObject *py_upsample_argmax(PyObject *self, PyObject *args) {
+    PyObject *obj[10];
+    const char *names[10] = {"scores", "x0", "x1", "ax0", "ax1", "y0", "y1", "by0", "by1", "out"};
+    int threads, got = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &obj[5], &obj[6], &obj[7],
+                          &obj[8], &obj[9], &threads))
+        return NULL;
+    Py_buffer b[10];
+    PyObject *result = NULL;
+    for (; got < 10; got++)
+        if (get_buffer(obj[got], &b[got], got == 9, names[got]) != 0) goto done;
+    Py_ssize_t oh = b[9].ndim == 2 ? b[9].shape[0] : -1, ow = b[9].ndim == 2 ? b[9].shape[1] : -1;
+    int ok = b[0].ndim == 3 && b[0].itemsize == 4 && b[0].shape[0] >= 1 && b[0].shape[0] <= 256 && b[9].itemsize == 1 && oh >= 0;
+    for (int i = 1; ok && i < 9; i++) ok = b[i].ndim == 1 && b[i].itemsize == 4 && b[i].shape[0] == (i < 5 ? ow : oh);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "upsample_argmax: f32 CxHxW scores (C <= 256), 4-byte axis tables, uint8 HxW out");
+        goto done;
+    }
+    Py_ssize_t h = b[0].shape[1], w = b[0].shape[2];
+    const int32_t *tabs[4] = {b[1].buf, b[2].buf, b[5].buf, b[6].buf};
+    for (int t = 0; t < 4; t++) {
+        Py_ssize_t n = t < 2 ? ow : oh, hi = t < 2 ? w : h;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (tabs[t][i] < 0 || tabs[t][i] >= hi) {
+                PyErr_SetString(PyExc_ValueError, "upsample_argmax: source index out of range");
+                goto done;
+            }
+    }
+    upargmax_ctx u = {b[0].buf, b[3].buf, b[4].buf, b[7].buf, b[8].buf, b[1].buf, b[2].buf, b[5].buf, b[6].buf,
+                      b[9].buf, b[0].shape[0], h, w, ow};
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(upargmax_band, &u, oh, threads);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"warp", py_warp, METH_VARARGS, "Nearest backward warp of several CxHxW maps by one full-resolution flow."},
     {"iam", py_iam, METH_VARARGS, "IAM forward-backward inconsistency mask; returns the inconsistent pixel count."},
     {"blend", py_blend, METH_VARARGS, "Masked blend of two probability maps + argmax where mask > 0; returns pixels touched."},
     {"overlay", py_overlay, METH_VARARGS, "Colour overlay of labels on an RGB frame."},
+    {"upsample_argmax", py_upsample_argmax, METH_VARARGS, "Bilinear upsampling of CxHxW scores fused with argmax."},
     {NULL, NULL, 0, NULL},
 };
 
