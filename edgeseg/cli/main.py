@@ -17,6 +17,8 @@ VERBS = {
     "eval": ("eval_cmd", "per-frame mIoU of a model or bundle on an image/label folder pair"),
     "export": ("export_cmd", "export a checkpoint to an ONNX bundle with a parity gate (needs torch, onnx)"),
     "run": ("run_cmd", "run a bundle on a video/camera source under an operating point"),
+    "profile": ("profile_cmd", "measure FPS, latency and accuracy of operating points side by side (table, JSON, CSV, plot)"),
+    "demo": ("demo_cmd", "the whole pipeline on the bundled default model and a sample street clip, no arguments"),
     "profiles": ("profiles_cmd", "list the built-in operating points"),
     "doctor": ("doctor_cmd", "report versions, execution providers, TensorRT/CUDA availability and cameras"),
 }

@@ -65,6 +65,7 @@ class ExportOptions:
     allow_parity_failure: bool = False
     miou_images: str | None = None  # backbone mIoU check (default CamVid test when present)
     miou_labels: str | None = None
+    measure_miou: bool = True  # False: skip the backbone mIoU check (e.g. the demo's first-run export)
     progress: bool = True
     downscales: tuple[float, ...] = DOWNSCALES
     tensorrt: bool = False
@@ -233,7 +234,7 @@ def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[
 def _backbone_miou(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, tmp: Path, parity: dict[str, Parity]) -> None:
     """Backbone mIoU of torch fp32 and of every bundle file of the backbone (CamVid test by default)."""
     images, labels = default_source(opts.miou_images, "test"), default_source(opts.miou_labels, "testannot")
-    if images is None or labels is None or "backbone" not in parity:
+    if not opts.measure_miou or images is None or labels is None or "backbone" not in parity:
         return
     names, ignore = ckpt["class_names"], ckpt["ignore_id"]
     bundle = load_bundle(tmp)

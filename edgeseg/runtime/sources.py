@@ -44,6 +44,7 @@ class Read:
     status: Status
     frame: np.ndarray | None = None  # RGB uint8
     reason: str = ""
+    name: str = ""  # the image's file stem (folders) or the frame number as 000123 (videos): labels match it
 
 
 def sample_path(name: str) -> Path:
@@ -90,7 +91,7 @@ class FolderSource(Source):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             return Read(Status.ERROR, reason=f"cannot decode image {path}")
-        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=path.stem)
 
 
 class CaptureSource(Source):
@@ -119,7 +120,7 @@ class CaptureSource(Source):
                                                  "(truncated or damaged file)")
             return Read(Status.END)
         self.read_count += 1
-        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{self.read_count - 1:06d}")
 
     def reopen(self) -> bool:
         """Reconnect a live source (after timeouts); True when it is open again."""

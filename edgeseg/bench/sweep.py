@@ -1,0 +1,124 @@
+"""Run operating points over one clip in sync mode and measure each: FPS (and speedup vs evs01 in the same
+run), latency, per-stage time, accuracy against labels (all frames, keyframes, propagated frames) and
+temporal consistency. One row per operating point in the profiler JSON format of DESIGN.md."""
+
+from __future__ import annotations
+
+import statistics
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeseg.bench.frames import Clip
+from edgeseg.data.metrics import ConfusionMatrix
+from edgeseg.errors import EdgesegError
+from edgeseg.profiles.schema import OperatingPoint
+from edgeseg.runtime import kernels
+from edgeseg.runtime.bundle import Bundle
+from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.pipeline import Pipeline, required_graphs
+from edgeseg.runtime.stats import STAGES, Stats
+
+BASELINE = "evs01"  # speedups are relative to it (EVS Table 2's full-rate point)
+
+
+@dataclass
+class SweepOptions:
+    repeat: int = 1  # timed passes per operating point; FPS is their median
+    warmup: int = 3  # frames per pass kept out of FPS and latency
+    backend: str = "onnxrt"
+    flow_threads: int = 2
+
+
+def consistency_flows(clip: Clip) -> list[np.ndarray]:
+    """Backward DIS flow of every frame to the one before (default flow parameters), shared by all rows."""
+    dis = FlowEstimator(OperatingPoint(name="consistency").flow)
+    grays = [to_gray(f) for f in clip.frames]
+    return [dis.backward(grays[t], grays[t - 1]) for t in range(1, len(grays))]
+
+
+def temporal_consistency(labels: list[np.ndarray], flows: list[np.ndarray]) -> float:
+    """Share of pixels whose label equals the flow-warped previous label, averaged over frame pairs, in %."""
+    if len(labels) < 2:
+        return float("nan")
+    same = [float((labels[t] == kernels.warp([labels[t - 1]], flows[t - 1])[0]).mean()) for t in range(1, len(labels))]
+    return 100.0 * float(np.mean(same))
+
+
+def _miou(cm: ConfusionMatrix) -> float | None:
+    return round(100.0 * cm.miou(), 2) if cm.matrix.sum() else None
+
+
+def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.ndarray] | None, opts: SweepOptions,
+              on_frame: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Measure one operating point; never raises for a failing point (the row says why)."""
+    row: dict[str, Any] = {"profile": op.name, "status": "ok", "D": op.downscale, "S": op.keyframe_interval,
+                           "W": op.warp, "R": op.refine, "fusion": op.fusion, "adaptive": op.adaptive is not None,
+                           "frames": len(clip.frames), "fps": None, "speedup": None,
+                           "latency_ms": {"p50": None, "p99": None}, "stage_ms": {s: None for s in STAGES},
+                           "dropped": 0, "keyframes": None, "miou": None, "miou_keyframes": None,
+                           "miou_propagated": None, "consistency": None, "error": None}
+    missing = [k for k in required_graphs(op) if k not in bundle.graphs]
+    if missing:
+        row.update(status="export_failed", error=f"bundle lacks graph(s) {', '.join(missing)}")
+        return row
+    try:
+        with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
+            passes, labels, keys = [], [], []
+            for rep in range(max(1, opts.repeat)):
+                pipe.reset()
+                pipe.stats = Stats(warmup=min(opts.warmup, len(clip.frames) // 2))
+                pipe.stats.begin()
+                for rgb in clip.frames:
+                    out = pipe.process(rgb)
+                    if rep == 0:
+                        labels.append(out.labels)
+                        keys.append(out.keyframe)
+                    if on_frame is not None:
+                        on_frame()
+                passes.append(pipe.stats.to_json())
+    except EdgesegError as exc:
+        row.update(status="run_failed", error=str(exc))
+        return row
+    except Exception as exc:  # a bug in one point must not end the sweep; the row carries the trace's last line
+        row.update(status="run_failed", error=f"{type(exc).__name__}: {exc} ({traceback.format_exc().splitlines()[-3].strip()})")
+        return row
+    best = sorted(passes, key=lambda p: p["fps"])[len(passes) // 2]  # the median pass, whole
+    row.update(fps=round(statistics.median(p["fps"] for p in passes), 2), latency_ms=best["latency_ms"],
+               stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
+    if clip.labels:
+        names = bundle.manifest["classes"]["names"]
+        ignore = bundle.manifest["classes"].get("ignore_id")
+        cms = {k: ConfusionMatrix(len(names), ignore) for k in ("all", "key", "prop")}
+        for i, truth in clip.labels.items():
+            cms["all"].update(labels[i], truth)
+            cms["key" if keys[i] else "prop"].update(labels[i], truth)
+        row.update(miou=_miou(cms["all"]), miou_keyframes=_miou(cms["key"]), miou_propagated=_miou(cms["prop"]))
+    if flows is not None:
+        row["consistency"] = round(temporal_consistency(labels, flows), 2)
+    return row
+
+
+def add_speedups(rows: list[dict[str, Any]]) -> None:
+    """speedup = fps / fps of evs01 measured in the same sweep (null when evs01 was not run or failed)."""
+    base = next((r["fps"] for r in rows if r["profile"] == BASELINE and r["fps"]), None)
+    for r in rows:
+        r["speedup"] = round(r["fps"] / base, 2) if base and r["fps"] else None
+
+
+def sweep(bundle: Bundle, ops: list[OperatingPoint], clip: Clip, opts: SweepOptions | None = None,
+          on_frame: Callable[[], None] | None = None, on_row: Callable[[dict[str, Any]], None] | None = None
+          ) -> list[dict[str, Any]]:
+    """Every operating point on ``clip``, in order; one row each (failing points are marked, the sweep goes on)."""
+    opts = opts or SweepOptions()
+    flows = consistency_flows(clip) if len(clip.frames) > 1 else None
+    rows = []
+    for op in ops:
+        rows.append(run_point(bundle, op, clip, flows, opts, on_frame))
+        if on_row is not None:
+            on_row(rows[-1])
+    add_speedups(rows)
+    return rows

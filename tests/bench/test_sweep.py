@@ -1,0 +1,91 @@
+"""The profiler on the tiny bundle: one row per operating point in DESIGN.md's format, accuracy split into
+keyframes and propagated frames, temporal consistency, failing points marked while the sweep goes on."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgeseg.bench.frames import attach_labels, load_clip
+from edgeseg.bench.report import pareto, table
+from edgeseg.bench.sweep import SweepOptions, sweep, temporal_consistency
+from edgeseg.errors import UsageError
+from edgeseg.profiles import load_profile
+from edgeseg.runtime.bundle import load_bundle
+
+ROW_KEYS = {"profile", "status", "D", "S", "W", "R", "fusion", "frames", "fps", "speedup", "latency_ms", "stage_ms",
+            "dropped", "miou", "miou_keyframes", "miou_propagated", "consistency"}
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_set):
+    root, _ = tiny_set
+    return attach_labels(load_clip(str(root / "frames")), root / "labels")
+
+
+def test_rows_follow_the_profiler_contract(tiny_set, clip):
+    bundle = load_bundle(tiny_set[1])
+    rows = sweep(bundle, [load_profile(n) for n in ("evs01", "evs07", "grfp")], clip, SweepOptions(repeat=2))
+    assert [r["profile"] for r in rows] == ["evs01", "evs07", "grfp"]
+    for r in rows:
+        assert ROW_KEYS <= set(r) and r["status"] == "ok", r
+        assert r["fps"] > 0 and set(r["latency_ms"]) >= {"p50", "p99"}
+        assert set(r["stage_ms"]) == {"decode", "flow", "warp", "segment", "refine", "fuse", "render"}
+        assert 0 <= r["miou"] <= 100 and 0 <= r["consistency"] <= 100
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] == round(rows[1]["fps"] / rows[0]["fps"], 2)
+    evs01, evs07 = rows[0], rows[1]
+    assert evs01["keyframes"] == 10 and evs01["miou_propagated"] is None and evs01["miou_keyframes"] == evs01["miou"]
+    assert evs07["keyframes"] == 2 and evs07["miou_keyframes"] is not None and evs07["miou_propagated"] is not None
+    json.dumps(rows)  # JSON-ready as is
+
+
+def test_a_point_the_bundle_cannot_run_is_marked_and_the_sweep_goes_on(tiny_set, clip, tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_set[1], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["graphs"]["gcrf"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    rows = sweep(load_bundle(copy), [load_profile(n) for n in ("gcrf", "evs07")], clip)
+    assert rows[0]["status"] == "export_failed" and "gcrf" in rows[0]["error"] and rows[0]["fps"] is None
+    assert rows[1]["status"] == "ok" and rows[1]["speedup"] is None  # no evs01 in this sweep
+    assert "gcrf: export_failed" in table(rows)
+
+
+def test_temporal_consistency_counts_pixels_that_follow_the_flow():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, (20, 30), dtype=np.uint8)
+    still = np.zeros((20, 30, 2), np.float32)
+    assert temporal_consistency([a, a.copy()], [still]) == 100.0
+    shifted = np.roll(a, 3, axis=1)
+    flow = still.copy()
+    flow[..., 0] = -3  # frame t samples frame t-1 three pixels to the left
+    inside = temporal_consistency([a, shifted], [flow])
+    assert inside > 85.0  # all but the clamped border columns
+    assert temporal_consistency([a, shifted], [still]) < 50.0
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    def row(name, fps, miou):
+        return {"profile": name, "status": "ok", "fps": fps, "miou": miou}
+    rows = [row("a", 10, 60), row("b", 50, 55), row("c", 40, 50), row("d", 200, 45), row("e", 5, 59)]
+    assert [r["profile"] for r in pareto(rows)] == ["a", "b", "d"]
+
+
+def test_labels_that_match_no_frame_are_a_usage_error(tiny_set, tmp_path):
+    root, _ = tiny_set
+    (tmp_path / "labels").mkdir()
+    shutil.copy(root / "labels" / "000.png", tmp_path / "labels" / "frame_a.png")
+    with pytest.raises(UsageError, match="matched to frames by file stem"):
+        attach_labels(load_clip(str(root / "frames")), tmp_path / "labels")
+
+
+def test_video_frames_are_named_by_number(tmp_path):
+    import cv2
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for i in range(4):
+        writer.write(np.full((24, 32, 3), 40 * i, np.uint8))
+    writer.release()
+    clip = load_clip(str(path), limit=3)
+    assert clip.names == ["000000", "000001", "000002"] and len(clip.frames) == 3

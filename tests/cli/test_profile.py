@@ -1,0 +1,51 @@
+"""`edgeseg profile` and `edgeseg demo` end to end on the tiny bundle: table, JSON, CSV, plot, exit codes."""
+
+import csv
+import json
+
+from tests.conftest import run_cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_profile_writes_table_json_csv_and_plot(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    out = {k: tmp_path / f"p.{k}" for k in ("json", "csv", "png")}
+    r = run_cli("profile", "--bundle", str(bundle), "--source", str(root / "frames"), "--labels", str(root / "labels"),
+                "--profiles", "evs01,evs07,evs14", "--frames", "10", "--json", str(out["json"]), "--csv", str(out["csv"]),
+                "--plot", str(out["png"]), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "10 labelled" in r.stdout and "mIoU" in r.stdout and "evs14" in r.stdout
+    data = json.loads(out["json"].read_text())
+    assert set(data) >= {"machine", "rows"} and data["machine"]["cpu_count"] >= 1
+    assert [row["profile"] for row in data["rows"]] == ["evs01", "evs07", "evs14"]
+    assert all(row["miou"] is not None for row in data["rows"])
+    with open(out["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [row["profile"] for row in rows] == ["evs01", "evs07", "evs14"] and float(rows[1]["fps"]) > 0
+    assert out["png"].read_bytes()[:8] == PNG
+
+
+def test_profile_bad_input_is_one_line(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    cases = [(["--profiles", "evs99"], "evs99"), (["--labels", str(tmp_path / "none")], "labels"),
+             (["--json", str(tmp_path / "missing" / "p.json")], "does not exist"), (["--frames", "1"], "--frames")]
+    for extra, needle in cases:
+        r = run_cli("profile", "--bundle", str(bundle), "--source", str(root / "frames"), "--no-progress", *extra)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, (extra, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "missing").exists()
+
+
+def test_demo_writes_video_json_and_plot(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    out = tmp_path / "demo"
+    r = run_cli("demo", "--bundle", str(bundle), "--source", str(root / "frames"), "--frames", "10", "--out", str(out),
+                "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in out.iterdir()} == {"overlay_evs07.mp4", "profile.json", "profile.png"}
+    assert len(json.loads((out / "profile.json").read_text())["rows"]) == 3
+    assert (out / "profile.png").read_bytes()[:8] == PNG
+    import cv2
+    cap = cv2.VideoCapture(str(out / "overlay_evs07.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
