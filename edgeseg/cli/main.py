@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 from typing import Sequence
 
 from edgeseg import __version__
 from edgeseg.errors import EdgesegError
+
+# OpenCV and FFmpeg print their own warnings for failures that edgeseg reports in one line (set these to
+# debug a source). Set before any verb imports cv2.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 # verb -> module in edgeseg.cli defining ``add_arguments(parser)`` and ``run(args) -> int``.
 # Modules are imported only when their verb runs, so `edgeseg --help` stays fast (no torch import).
@@ -42,8 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: temporary files are removed, outputs finalised
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     module = importlib.import_module(f"edgeseg.cli.{VERBS[args.verb][0]}")
     try:
         return int(module.run(args) or 0)
@@ -54,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"edgeseg {args.verb}: interrupted", file=sys.stderr)
+        print(f"edgeseg {args.verb}: interrupted; nothing partial was kept", file=sys.stderr)
         return 130
 
 

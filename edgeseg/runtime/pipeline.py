@@ -107,12 +107,12 @@ class Pipeline:
         # need the backbone's output on the frame itself).
         self.overlap = overlap and op.warp and op.fusion == "none"
         self._accel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeseg-keyframe") if self.overlap else None
+        self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
         self.reset()
 
     # --- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all temporal state: the next frame is a keyframe."""
-        self.index = 0
         self.state: _State | None = None
         self.h_prev: np.ndarray | None = None  # STGRU state (logits)
         self.prev_feats: np.ndarray | None = None  # NetWarp

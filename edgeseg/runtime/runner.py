@@ -72,11 +72,11 @@ def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_
     return result
 
 
-def _deliver(pipeline: Pipeline, sink: Sink, rgb: Any, arrival: float, on_frame: Callable | None,
+def _deliver(pipeline: Pipeline, sink: Sink, r: Read, arrival: float, on_frame: Callable | None,
              result: RunResult, keep: bool) -> None:
-    out = pipeline.process(rgb, arrival)
+    out = pipeline.process(r.frame, arrival)
     t = time.perf_counter()
-    sink.write(rgb, out.labels, out.index)
+    sink.write(r.frame, out.labels, out.index, r.name)
     pipeline.stats.add_render(time.perf_counter() - t)
     if keep:
         result.outputs.append(out)
@@ -99,14 +99,14 @@ def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
             return
         stats.read += 1
         stats.add_stage("decode", decode)
-        _deliver(pipeline, sink, r.frame, t, on_frame, result, keep)
+        _deliver(pipeline, sink, r, t, on_frame, result, keep)
     result.end = "stopped"
 
 
 def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | None, retries: int,
               stop: threading.Event, on_frame: Callable | None, result: RunResult, keep: bool) -> None:
     stats = pipeline.stats
-    slot: list[tuple[Any, float, float]] = []  # newest (frame, arrival, decode seconds)
+    slot: list[tuple[Read, float, float]] = []  # newest (read, arrival, decode seconds)
     cond = threading.Condition()
     done: list[Read] = []
 
@@ -124,7 +124,7 @@ def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
                 if slot:
                     stats.dropped += 1  # replaced before the pipeline took it
                     slot.clear()
-                slot.append((r.frame, t, time.perf_counter() - t))
+                slot.append((r, t, time.perf_counter() - t))
                 cond.notify()
             if source.fps and not source.live:  # a file played "live" is paced at its own rate
                 time.sleep(max(0.0, 1.0 / source.fps - (time.perf_counter() - t)))
@@ -140,14 +140,14 @@ def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
                 while not slot and not done and not stop.is_set():
                     cond.wait(0.1)
                 if slot:
-                    frame, arrival, decode = slot.pop()
+                    read, arrival, decode = slot.pop()
                 elif done:
                     result.end, result.error = _end_of(done[0])
                     return
                 else:
                     break
             stats.add_stage("decode", decode)
-            _deliver(pipeline, sink, frame, arrival, on_frame, result, keep)
+            _deliver(pipeline, sink, read, arrival, on_frame, result, keep)
         result.end = "stopped"
     finally:
         stop.set()

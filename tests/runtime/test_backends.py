@@ -135,3 +135,23 @@ def test_tensorrt_backend_matches_onnxrt(tiny_set, tmp_path):
     a, b = trt_engine.infer(feed), ort.infer(feed)
     for name in ort.output_names:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-2, atol=1e-3)
+
+
+def test_engine_for_another_gpu_or_tensorrt_is_not_used_and_the_reason_says_why(tiny_set, tmp_path):
+    """The lookup the TensorRT backend makes before it loads, rebuilds or refuses (no TensorRT needed)."""
+    from edgeseg.runtime.backends.tensorrt_backend import locate_engine
+    from edgeseg.runtime.backends.tensorrt_env import Gpu, engine_record
+    bundle = load_bundle(tiny_set[1])
+    sha = bundle.graphs["backbone"]["sha256"]
+    orin = Gpu("Orin", "8.7")
+    bundle.manifest["engines"] = {"backbone": engine_record(sha, "10.3.0", orin, "fp32", "engines/x.engine")}
+    path, reason = locate_engine(bundle, "backbone", "10.3.0", Gpu("RTX 4090", "8.9"), tmp_path)
+    assert "GPU 'RTX 4090' (engine: 'Orin')" in reason and "compute capability '8.9' (engine: '8.7')" in reason
+    _, reason = locate_engine(bundle, "backbone", "11.0.1", orin, tmp_path)
+    assert "TensorRT '11.0.1' (engine: '10.3.0')" in reason and "GPU" not in reason
+    path, reason = locate_engine(bundle, "backbone", "10.3.0", orin, tmp_path)
+    assert reason == "its engine file engines/x.engine is missing"
+    path.write_bytes(b"plan")  # an engine built here for this GPU and TensorRT is found by its key
+    assert locate_engine(bundle, "backbone", "10.3.0", orin, tmp_path) == (path, None)
+    _, reason = locate_engine(bundle, "refiner", "10.3.0", orin, tmp_path)
+    assert reason == "the bundle has no TensorRT engine for it"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgeseg.errors import EdgesegError
+from edgeseg.runtime.bundle import BundleError
 
 
 def default_providers(fp16: bool = False, cache_dir: str | Path | None = None) -> list:
@@ -39,7 +39,7 @@ class OnnxRuntimeEngine:
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers or default_providers(fp16, cache_dir))
         except Exception as exc:  # ORT raises its own exception types for corrupt graphs
-            raise EdgesegError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}; "
+            raise BundleError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}; "
                                "the file is corrupt or truncated, re-export the bundle") from None
         self.inputs = {i.name: tuple(i.shape) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.cuda_buffers import CudaStream, IoBuffer
-from edgeseg.runtime.backends.tensorrt_env import current_gpu, engine_key, import_tensorrt
+from edgeseg.runtime.backends.tensorrt_env import Gpu, current_gpu, engine_key, import_tensorrt
 from edgeseg.runtime.bundle import Bundle, BundleError
 
 if TYPE_CHECKING:
@@ -28,30 +28,45 @@ class StaleEngineError(BundleError):
     """The bundle's engine was built for another GPU or TensorRT version, and rebuilding is off."""
 
 
+def locate_engine(bundle: Bundle, key: str, trt_version: str, gpu: Gpu, folder: Path) -> tuple[Path, str | None]:
+    """(path the engine of graph ``key`` has for this TensorRT and GPU, why it must be built, or None if it exists).
+
+    The file name is the engine key, so an engine listed for another GPU or TensorRT version is never
+    mistaken for this one's; the reason spells out what differs.
+    """
+    from edgeseg.export.tensorrt_build import engine_source
+
+    _, source, precision = engine_source(bundle, key)
+    path = folder / f"{engine_key(source['sha256'], trt_version, gpu, precision)}.engine"
+    if path.is_file():
+        return path, None
+    listed = bundle.manifest.get("engines", {}).get(key)
+    if listed is None:
+        return path, "the bundle has no TensorRT engine for it"
+    differs = [f"{what} {mine!r} (engine: {listed.get(field)!r})" for what, field, mine in
+               [("TensorRT", "tensorrt", trt_version), ("GPU", "gpu", gpu.name),
+                ("compute capability", "compute_capability", gpu.compute_capability),
+                ("precision", "precision", precision), ("graph sha256", "onnx_sha256", source["sha256"])]
+               if str(listed.get(field)) != str(mine)]
+    return path, ("its engine was built for another machine: this one has " + ", ".join(differs) if differs
+                  else f"its engine file {listed.get('file')} is missing")
+
+
 def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True,
                 log: Any = sys.stderr) -> Path:
-    """The engine of graph ``key`` for this GPU and TensorRT, building it when there is none."""
+    """The engine of graph ``key`` for this GPU and TensorRT, building it (or refusing, ``rebuild=False``) when there is none."""
     import_tensorrt()
     import tensorrt as trt
 
-    from edgeseg.export.tensorrt_build import build_graph_engine, engine_source
+    from edgeseg.export.tensorrt_build import build_graph_engine
 
-    _, source, precision = engine_source(bundle, key)
-    gpu = current_gpu()
     folder = cache_dir or bundle.root / "engines"
-    path = folder / f"{engine_key(source['sha256'], trt.__version__, gpu, precision)}.engine"
-    if path.is_file():
+    path, reason = locate_engine(bundle, key, trt.__version__, current_gpu(), folder)
+    if reason is None:
         return path
-    listed = bundle.manifest.get("engines", {}).get(key)
-    if listed is None:
-        reason = "the bundle has no TensorRT engine for it"
-    else:
-        reason = (f"its engine was built with TensorRT {listed.get('tensorrt')} on {listed.get('gpu')} "
-                  f"(sm {listed.get('compute_capability')}), this is TensorRT {trt.__version__} on {gpu.name} "
-                  f"(sm {gpu.compute_capability})")
     if not rebuild:
-        raise StaleEngineError(f"graph {key!r} of {bundle.root}: {reason}; rerun without --no-engine-rebuild "
-                               "or export with --tensorrt on this machine")
+        raise StaleEngineError(f"graph {key!r} of {bundle.root}: {reason}; allow a rebuild or export with --tensorrt "
+                               "on this machine")
     print(f"edgeseg: building a TensorRT engine for {key!r}: {reason} (once; cached in {folder})", file=log)
     try:
         build_graph_engine(bundle, key, folder)
