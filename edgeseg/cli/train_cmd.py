@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", default="352x352", help="backbone: training crop HxW (default: %(default)s)")
     p.add_argument("--input-size", default="480x640", help="backbone: network input HxW recorded in the checkpoint; "
                    "frames are resized to it (CamVid 360x480 frames upscaled 4/3 gain ~5 mIoU on val) (default: %(default)s)")
+    p.add_argument("--attractive", action="store_true",
+                   help="gcrf: attractive pairwise terms ((lambda I - A) x = B: similar pixels pull scores together)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--no-resume", action="store_true", help="start over even if OUT holds resumable state")
@@ -62,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if not Path(backbone).is_file():
         raise UsageError(f"backbone checkpoint {backbone} not found; train it first or pass --backbone")
     hcfg = HeadConfig(head=args.what, backbone=backbone, images=args.images, labels=args.labels, out=args.out,
-                      clips=args.clips, frames=args.frames, batch=args.batch, seed=args.seed, threads=args.threads)
+                      clips=args.clips, frames=args.frames, batch=args.batch, seed=args.seed, threads=args.threads,
+                      model_config={"attractive": True} if args.attractive else {})
+    if args.attractive and args.what != "gcrf":
+        raise UsageError("--attractive applies to the gcrf head only")
     apply_overrides(hcfg, args)
     train_head(hcfg, resume=not args.no_resume)
     return 0

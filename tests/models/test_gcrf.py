@@ -1,27 +1,28 @@
+import pytest
 import torch
 
 from edgeseg.models.gcrf import VideoGCRF, cg_solve, gcrf_operator
 
 
-def dense_system(S, T, lam):
-    """Build (A + lambda I) explicitly for embeddings S, T (V, D, N)."""
+def dense_system(S, T, lam, sign=1.0):
+    """Build (sign * A + lambda I) explicitly for embeddings S, T (V, D, N)."""
     v, _, n = S.shape
     A = torch.zeros(v * n, v * n, dtype=S.dtype)
     for i in range(v):
         for j in range(v):
-            block = S[i].T @ S[i] + lam * torch.eye(n, dtype=S.dtype) if i == j else T[i].T @ T[j]
+            block = sign * S[i].T @ S[i] + lam * torch.eye(n, dtype=S.dtype) if i == j else sign * T[i].T @ T[j]
             A[i * n:(i + 1) * n, j * n:(j + 1) * n] = block
     return A
 
 
-def small_problem(seed=0):
+def small_problem(seed=0, attractive=False, frames=2):
     g = torch.Generator().manual_seed(seed)
-    model = VideoGCRF(num_classes=3, frames=2, embed_dim=4, hidden=8)
+    model = VideoGCRF(num_classes=3, frames=frames, embed_dim=4, hidden=8, attractive=attractive)
     with torch.no_grad():
         model.spatial_gain.fill_(3.0)
         model.temporal_logit.fill_(2.0)
-    unaries = torch.randn(2, 3, 3, 4, generator=g)
-    images = torch.randn(2, 3, 3, 4, generator=g)
+    unaries = torch.randn(frames, 3, 3, 4, generator=g)
+    images = torch.randn(frames, 3, 3, 4, generator=g)
     S, T = model.embeddings(unaries, images)
     return model, unaries, images, S.detach(), T.detach(), model.lam().detach()
 
@@ -53,7 +54,20 @@ def test_cg_residual_falls_with_iterations():
     assert residuals[-1] < 1e-2 * float(b.norm())
 
 
-def test_system_is_positive_definite_for_any_embeddings():
-    _, _, _, S, T, lam = small_problem(seed=2)
-    eig = torch.linalg.eigvalsh(dense_system(S.double(), T.double(), lam.double()))
-    assert eig.min() > 0
+@pytest.mark.parametrize("attractive", [False, True])
+def test_system_is_positive_definite_for_any_embeddings(attractive):
+    for seed in range(5):
+        model, _, _, S, T, lam = small_problem(seed=seed, attractive=attractive, frames=3)
+        sign = -1.0 if attractive else 1.0
+        eig = torch.linalg.eigvalsh(dense_system(S.double(), T.double(), lam.double(), sign))
+        assert eig.min() > 0
+
+
+def test_attractive_cg_agrees_with_dense_solve():
+    model, unaries, images, S, T, lam = small_problem(attractive=True, frames=3)
+    n = 12
+    A = dense_system(S.double(), T.double(), lam.double(), -1.0)
+    b = unaries.reshape(3, 3, n).transpose(1, 2).reshape(3 * n, 3).double()
+    with torch.no_grad():
+        x = model.solve_window(unaries, images, iterations=36).reshape(3, 3, n).transpose(1, 2).reshape(3 * n, 3).double()
+    assert torch.allclose(x, torch.linalg.solve(A, b), atol=1e-4)
