@@ -8,6 +8,7 @@ import statistics
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,8 +84,9 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     except EdgesegError as exc:
         row.update(status="run_failed", error=str(exc))
         return row
-    except Exception as exc:  # a bug in one point must not end the sweep; the row carries the trace's last line
-        row.update(status="run_failed", error=f"{type(exc).__name__}: {exc} ({traceback.format_exc().splitlines()[-3].strip()})")
+    except Exception as exc:  # a bug in one point must not end the sweep; the row says where it happened
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        row.update(status="run_failed", error=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
         return row
     best = sorted(passes, key=lambda p: p["fps"])[len(passes) // 2]  # the median pass, whole
     row.update(fps=round(statistics.median(p["fps"] for p in passes), 2), latency_ms=best["latency_ms"],

@@ -8,6 +8,7 @@ it in the user cache (``$EDGESEG_CACHE``, else ``$XDG_CACHE_HOME/edgeseg``, else
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from edgeseg.runtime.sources import open_source, sample_path
 POINTS = ("evs01", "evs07", "evs14")  # the accurate end, the balanced middle and the fastest point of EVS Table 2
 VIDEO_POINT = "evs07"
 SOURCE = "sample://bikes"
+HEADS = ("refiner",)  # the demo's points need the refiner only (evs01: R)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"  # edgeseg/weights/default, torch-free
 
 
@@ -49,8 +51,8 @@ def cache_dir() -> Path:
 
 def default_bundle(progress: bool = True) -> Path:
     """The default model as an fp32 bundle, exported on first use and cached (keyed by the weights' sha256)."""
-    weights = DEFAULT_WEIGHTS / "backbone.pt"
-    folder = cache_dir() / "bundles" / f"default-fp32-{sha256_file(weights)[:12]}"
+    digest = hashlib.sha256("".join(sha256_file(DEFAULT_WEIGHTS / f"{n}.pt") for n in ("backbone", *HEADS)).encode())
+    folder = cache_dir() / "bundles" / f"default-fp32-{digest.hexdigest()[:12]}"
     if (folder / MANIFEST).is_file():
         return folder
     try:
@@ -59,7 +61,7 @@ def default_bundle(progress: bool = True) -> Path:
         raise MissingDependencyError(f"the first demo run exports the default model and needs the export extra ({exc.name} "
                                      "is missing): pip install torch==2.13.0 && pip install 'edgeseg[export]'") from None
     print(f"edgeseg demo: exporting the default model once to {folder} ...", file=sys.stderr)
-    export_bundle(ExportOptions(model="default", out=str(folder), calib=str(sample_path("bikes")), heads=("refiner",),
+    export_bundle(ExportOptions(model="default", out=str(folder), calib=str(sample_path("bikes")), heads=HEADS,
                                 parity_frames=8, measure_miou=False, progress=progress))
     return folder
 

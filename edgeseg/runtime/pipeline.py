@@ -294,14 +294,18 @@ class Pipeline:
             out.inconsistency = inconsistency
             if op.refine and count and probs is not None and feats is not None:
                 with self.stats.stage("refine"):
-                    out.refined_pixels, probs = self._refine(rgb, mask, labels, probs, feats)
+                    out.refined_pixels = self._refine(rgb, mask, labels, probs, feats)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
                             since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out
 
-    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray,
-                feats: np.ndarray) -> tuple[int, np.ndarray]:
-        """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place)."""
+    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray, feats: np.ndarray) -> int:
+        """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place); returns their count.
+
+        The refined labels are carried to the next frame, the probabilities and features stay the keyframe's,
+        warped frame by frame: the refiner's inputs are then exactly what it was trained on
+        (``edgeseg.train.heads.refiner_samples``), not its own earlier outputs fed back.
+        """
         iam = self.op.iam
         soft = mask
         if iam.dilate > 1:
@@ -311,10 +315,7 @@ class Pipeline:
             soft = cv2.blur(soft, (iam.blur, iam.blur))
         refined = self.engines["refiner"].infer({"image": preprocess(rgb, self.net_size, self.mean, self.std),
                                                  "warped_feats": feats[None], "warped_probs": probs[None]})["logits"][0]
-        p_ref = softmax(refined)
-        touched = kernels.blend_argmax(soft, p_ref, probs, labels, self.kernel_threads)
-        m = cv2.resize(soft, (probs.shape[2], probs.shape[1]), interpolation=cv2.INTER_AREA)[None]
-        return touched, (m * p_ref + (1.0 - m) * probs).astype(np.float32)
+        return kernels.blend_argmax(soft, softmax(refined), probs, labels, self.kernel_threads)
 
 
 class Propagator:
