@@ -69,7 +69,8 @@ class OperatingPoint:
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+    """EVS Table 2's points in order (evs01..evs14), then the others by name."""
+    return sorted((p.stem for p in BUILTIN_DIR.glob("*.yaml")), key=lambda n: (not n.startswith("evs"), n))
 
 
 def load_profile(name_or_path: str | Path) -> OperatingPoint:
