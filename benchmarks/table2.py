@@ -18,7 +18,7 @@ from pathlib import Path
 from _report import RESULTS_DIR, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import attach_labels, load_clip
-from edgeseg.bench.report import machine_info, markdown
+from edgeseg.bench.report import machine_info, markdown, plot
 from edgeseg.bench.sweep import SweepOptions, sweep
 from edgeseg.profiles.schema import builtin_names, load_profile
 from edgeseg.runtime.bundle import MANIFEST, load_bundle
@@ -95,6 +95,7 @@ def main() -> int:
              *[f"| {name} | {'pass' if ok else 'FAIL'} | {fig} |" for name, ok, fig in checks]]
     publish(lines, "table2.md")
     (RESULTS_DIR / "table2.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    plot(RESULTS_DIR / "table2.png", rows, f"CamVid val, {len(clip.frames)} frames, {args.backend}, {machine['cpu_count']} cores")
     return 0
 
 
