@@ -33,6 +33,12 @@ def write_clip(path, frames=20, size=(96, 64), fps=10):
     return path
 
 
+def default_signals():
+    """Child processes get default SIGINT handling even when this test runs as a background job (which
+    inherits SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def frame_count(path):
     cap = cv2.VideoCapture(str(path))
     n = 0
@@ -86,7 +92,8 @@ def test_export_interrupted_midway_leaves_no_bundle(tiny_root, tmp_path):
         # int8: calibration and a second gate per graph keep the export busy for a while after it starts
         proc = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(tiny_root / "model"), "--out", str(out / "b"),
                                  "--calib", str(tiny_root / "frames"), "--parity-frames", "4", "--precision", "int8",
-                                 "--calib-frames", "4", "--no-progress"], stderr=subprocess.PIPE, text=True)
+                                 "--calib-frames", "4", "--no-progress"], stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_signals)
         deadline = time.time() + 60
         while not list(out.glob(".b.*.partial")) and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)  # the bundle is being assembled in its temporary folder
@@ -215,11 +222,13 @@ def test_signal_during_run_finalises_video_and_stats(tiny_set, tmp_path, sig):
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "edgeseg", "run", "--bundle", str(tiny_set[1]), "--source", str(long_clip),
                              "--sink", str(out / "out.mp4"), "--stats", str(out / "stats.json"), "--profile", "evs01", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     deadline = time.time() + 60
-    while not list(out.glob(".out*")) and time.time() < deadline:  # the video sink has started writing
-        time.sleep(0.2)
-    time.sleep(1.0)
+    while time.time() < deadline and proc.poll() is None:  # frames are being written: the run loop is going
+        if any(p.stat().st_size > 20_000 for p in out.glob(".out*")):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in stderr, stderr

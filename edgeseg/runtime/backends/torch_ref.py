@@ -8,22 +8,17 @@ same path is refused rather than silently run.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeseg.errors import MissingDependencyError
+from edgeseg._lazy import lazy_import
 from edgeseg.runtime.bundle import Bundle, BundleError, sha256_file
 
 
 def import_torch() -> Any:
-    try:
-        return importlib.import_module("torch")
-    except ImportError:
-        raise MissingDependencyError("the torch backend needs PyTorch: pip install 'edgeseg[train]' "
-                                     "(or pick --backend onnxrt)") from None
+    return lazy_import("torch", "pip install 'edgeseg[train]' for the torch backend, or pick --backend onnxrt")
 
 
 def torch_device(torch: Any, device: str | None = None) -> Any:
