@@ -62,8 +62,7 @@ class _State:
 class _Pending:
     """A keyframe being segmented in the background (overlap), and the backward flows of the frames since."""
 
-    index: int
-    job: Future
+    job: Future  # -> _State of the keyframe (its source_key says which frame it was)
     flows: list[np.ndarray]
 
 
@@ -226,7 +225,7 @@ class Pipeline:
             self._pending.flows.append(back_job.result()[0])
         if launch:
             assert self._accel is not None
-            self._pending = _Pending(self.index, self._accel.submit(self._segment_job, rgb, gray, self.index), [])
+            self._pending = _Pending(self._accel.submit(self._segment_job, rgb, gray, self.index), [])
             out.launched_keyframe = True
         return out
 
