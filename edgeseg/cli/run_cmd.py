@@ -39,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "providers when installed), torch (the source checkpoints in PyTorch, reference). Default: the "
                         "best available here (edgeseg doctor shows it)")
     p.add_argument("--engine-cache", metavar="DIR", default=None,
-                   help="where engines built for this machine are kept (TensorRT backend and ONNX Runtime's TensorRT "
-                        "provider; default: <bundle>/engines)")
+                   help="where engines built for this machine are kept: the TensorRT backend's (default: "
+                        "<bundle>/engines) and, only when given, ONNX Runtime's TensorRT provider's")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--stats", help="write run statistics as JSON to this file")
     p.add_argument("--warmup", type=int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
