@@ -22,6 +22,7 @@ from pathlib import Path
 
 from _report import publish  # benchmarks/_report.py (scripts run from this folder)
 
+from edgeseg.bench.report import machine_info
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
@@ -59,14 +60,6 @@ def pipeline_run(bundle, op, frames, backend="onnxrt", overlap=False):
         return len(frames) / wall, p.stats.to_json()
 
 
-def device_lines(backend: str) -> list[str]:
-    if backend != "torch":
-        return []
-    import torch
-    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    return [f"PyTorch {torch.__version__} on {name}.", ""]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default="runs/precisions/fp32")
@@ -83,7 +76,9 @@ def main() -> int:
              f"{'live-mode overlap' if args.overlap else 'sync mode'}",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {args.frames} frames per source, "
              "decoded in memory; bare loop = preprocess + backbone + upsample/argmax per frame, measured in the same run.", ""]
-    lines += device_lines(args.backend)
+    if args.backend == "torch":
+        machine = machine_info(args.backend)
+        lines += [f"PyTorch {machine['torch']} on {machine['device']}.", ""]
     for label, src in SOURCES.items():
         if label.split()[0] not in args.sources.split(","):
             continue

@@ -33,13 +33,15 @@ EVS = {"evs01": (67.6, 37), "evs02": (67.3, 67), "evs03": (66.7, 69), "evs04": (
 def bar_checks(rows: list[dict]) -> list[tuple[str, bool, str]]:
     by = {r["profile"]: r for r in rows}
 
-    def m(name: str) -> float:
-        v = by.get(name, {}).get("miou")
+    def figure(name: str, key: str) -> float:
+        v = by.get(name, {}).get(key)
         return float("nan") if v is None else float(v)
 
+    def m(name: str) -> float:
+        return figure(name, "miou")
+
     def c(name: str) -> float:
-        v = by.get(name, {}).get("consistency")
-        return float("nan") if v is None else float(v)
+        return figure(name, "consistency")
     checks = [("every point ok with an mIoU", all(r["status"] == "ok" and r["miou"] is not None for r in rows),
                f"{sum(r['status'] == 'ok' for r in rows)}/{len(rows)} ok"),
               ("evs07 >= evs01 - 5", m("evs07") >= m("evs01") - 5, f"{m('evs07'):.2f} vs {m('evs01'):.2f}"),

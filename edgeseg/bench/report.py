@@ -50,10 +50,15 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """COLUMNS, without the accuracy ones when no row has labels."""
+    return [c for c in COLUMNS if c[0] not in ("miou", "miou_keyframes", "miou_propagated")
+            or any(r.get(c[0]) is not None for r in rows)]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """An aligned text table, one line per operating point (failing points show why, below)."""
-    cols = [c for c in COLUMNS if c[0] not in ("miou", "miou_keyframes", "miou_propagated")
-            or any(r.get(c[0]) is not None for r in rows)]
+    cols = _columns(rows)
     cells = [[title for _, title, _ in cols]] + [[_cell(r, k, f) for k, _, f in cols] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
     lines = ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells]
@@ -63,8 +68,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> list[str]:
-    cols = [c for c in COLUMNS if c[0] not in ("miou", "miou_keyframes", "miou_propagated")
-            or any(r.get(c[0]) is not None for r in rows)]
+    cols = _columns(rows)
     out = ["| " + " | ".join(t for _, t, _ in cols) + " |", "|" + "|".join("---" if i < 7 else "---:" for i in range(len(cols))) + "|"]
     out += ["| " + " | ".join(_cell(r, k, f) for k, _, f in cols) + " |" for r in rows]
     return out

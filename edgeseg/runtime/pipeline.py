@@ -232,13 +232,19 @@ class Pipeline:
     def _catch_up(self, key: _State, flows: list[np.ndarray], prev: _State) -> _State:
         """Carry a keyframe's state to the frame before the current one through the stored backward flows."""
         labels, probs, feats = key.labels, key.probs, key.feats
-        with self.stats.stage("warp"):
-            for flow in flows:
-                labels = kernels.warp([labels], flow, self.kernel_threads)[0]
-                probs = kernels.warp([probs], flow, self.kernel_threads)[0] if probs is not None else None
-                feats = kernels.warp([feats], flow, self.kernel_threads)[0] if feats is not None else None
+        for flow in flows:
+            labels, probs, feats = self._warp_maps(labels, probs, feats, flow)
         return _State(gray=prev.gray, shape=prev.shape, labels=labels, probs=probs, feats=feats,
                       since_key=len(flows), source_key=key.source_key)
+
+    def _warp_maps(self, labels: np.ndarray, probs: np.ndarray | None, feats: np.ndarray | None, back: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Labels (1/1), probabilities (1/4) and features (1/8) warped by one backward flow (one kernel call per size)."""
+        with self.stats.stage("warp"):
+            labels = kernels.warp([labels], back, self.kernel_threads)[0]
+            probs = kernels.warp([probs], back, self.kernel_threads)[0] if probs is not None else None
+            feats = kernels.warp([feats], back, self.kernel_threads)[0] if feats is not None else None
+        return labels, probs, feats
 
     def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray, back_job: Future | None) -> np.ndarray:
         op = self.op
@@ -279,10 +285,7 @@ class Pipeline:
                                 since_key=prev.since_key + 1, source_key=prev.source_key)
             return FrameOutput(self.index, prev.labels, keyframe=False, source_key=prev.source_key)
         back = self._wait(back_job)
-        with self.stats.stage("warp"):
-            labels = kernels.warp([prev.labels], back, self.kernel_threads)[0]
-            probs = kernels.warp([prev.probs], back, self.kernel_threads)[0] if prev.probs is not None else None
-            feats = kernels.warp([prev.feats], back, self.kernel_threads)[0] if prev.feats is not None else None
+        labels, probs, feats = self._warp_maps(prev.labels, prev.probs, prev.feats, back)
         out = FrameOutput(self.index, labels, keyframe=False, warped=True, source_key=prev.source_key)
         inconsistency = 0.0
         if fwd_job is not None:

@@ -38,18 +38,18 @@ class NullSink(Sink):
 
 
 class LabelFolderSink(Sink):
-    def __init__(self, folder: Path, names: list[str] | None = None):
+    def __init__(self, folder: Path):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"cannot create output folder {folder}: {exc.strerror}") from None
         if not os.access(folder, os.W_OK):
             raise SinkError(f"output folder {folder} is not writable")
-        self.folder, self.names = folder, names
+        self.folder = folder
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         # the source's name for the frame (an image's stem) so labels pair with their images; else the number
-        name = name or (self.names[index] if self.names and index < len(self.names) else f"{index:06d}")
+        name = name or f"{index:06d}"
         path = self.folder / f"{name}.png"
         tmp = path.with_name(f".{path.name}.tmp.png")
         if not cv2.imwrite(str(tmp), labels):
@@ -117,7 +117,7 @@ class DisplaySink(Sink):
         cv2.destroyWindow(self.window)
 
 
-def open_sink(uri: str | None, palette: np.ndarray, fps: float = 15.0, names: list[str] | None = None) -> Sink:
+def open_sink(uri: str | None, palette: np.ndarray, fps: float = 15.0) -> Sink:
     text = (uri or "null://").strip()
     if text.startswith("null://"):
         return NullSink()
@@ -128,4 +128,4 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 15.0, names: li
         return VideoSink(path, palette, fps)
     if path.suffix and path.suffix.lower() not in (".png",):
         raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder, display://0 or null://")
-    return LabelFolderSink(path, names)
+    return LabelFolderSink(path)

@@ -54,6 +54,15 @@ static void parallel_rows(band_fn fn, void *ctx, Py_ssize_t h, int threads) {
     }
 }
 
+/* Run `fn` over rows [0, h) with the GIL released; returns a new reference to None (the kernels that
+ * only fill their output arrays). */
+static PyObject *run_rows_released(band_fn fn, void *ctx, Py_ssize_t h, int threads) {
+    Py_BEGIN_ALLOW_THREADS
+    parallel_rows(fn, ctx, h, threads);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 /* ---- source index: the map pixel that (y, x) samples, exactly as reference.source_index ---- */
 
 typedef struct {
@@ -191,11 +200,7 @@ static PyObject *py_warp(PyObject *self, PyObject *args) {
         c.src[got] = sb[got].buf; c.dst[got] = db[got].buf;
         c.channels[got] = ch; c.itemsize[got] = sb[got].itemsize;
     }
-    Py_BEGIN_ALLOW_THREADS
-    parallel_rows(warp_band, &c, h, threads);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = run_rows_released(warp_band, &c, h, threads);
 done:
     grid_free(&c.g);
     for (int i = 0; i < got; i++) { PyBuffer_Release(&sb[i]); PyBuffer_Release(&db[i]); }
@@ -377,11 +382,7 @@ static PyObject *py_overlay(PyObject *self, PyObject *args) {
         goto done;
     }
     overlay_ctx c = {b[0].buf, b[1].buf, b[2].buf, b[3].buf, b[0].shape[1], a};
-    Py_BEGIN_ALLOW_THREADS
-    parallel_rows(overlay_band, &c, b[0].shape[0], threads);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = run_rows_released(overlay_band, &c, b[0].shape[0], threads);
 done:
     for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
     return result;
@@ -456,11 +457,7 @@ static PyObject *py_upsample_argmax(PyObject *self, PyObject *args) {
     }
     upargmax_ctx u = {b[0].buf, b[3].buf, b[4].buf, b[7].buf, b[8].buf, b[1].buf, b[2].buf, b[5].buf, b[6].buf,
                       b[9].buf, b[0].shape[0], h, w, ow};
-    Py_BEGIN_ALLOW_THREADS
-    parallel_rows(upargmax_band, &u, oh, threads);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
+    result = run_rows_released(upargmax_band, &u, oh, threads);
 done:
     for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
     return result;
