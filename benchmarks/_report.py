@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Data: $EDGESEG_DATA, else the checkout's ../shared/data; exported so that edgeseg's own defaults find it too.
+DATA = Path(os.environ.get("EDGESEG_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+if DATA.is_dir():
+    os.environ.setdefault("EDGESEG_DATA", str(DATA))
 
 
 def publish(lines: list[str], name: str) -> Path:

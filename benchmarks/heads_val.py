@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from _report import DATA  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.data.folders import paired_samples, read_label, read_rgb
 from edgeseg.data.metrics import ConfusionMatrix
@@ -31,7 +32,7 @@ from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.reference import warp_nearest
 
-VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+VAL = DATA / "camvid"
 
 
 def iam_mask(labels_prev: np.ndarray, flow: np.ndarray, flow_fwd: np.ndarray, dilate: int = 7) -> np.ndarray:

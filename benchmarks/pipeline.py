@@ -18,9 +18,8 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
-from _report import publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.report import machine_info
 from edgeseg.calibration.frames import read_frames
@@ -31,7 +30,7 @@ from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.segment import BundleSegmenter
 from edgeseg.runtime.stats import Stats
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = DATA
 SOURCES = {"camvid-val 480x360": SHARED / "camvid" / "val", "highway 960x540": SHARED / "video" / "solidWhiteRight.mp4"}
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from _report import publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
@@ -33,7 +33,7 @@ from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.sinks import NullSink
 from edgeseg.runtime.sources import Read, Source, Status, sample_path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = DATA
 
 
 class LoopSource(Source):

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from _report import RESULTS_DIR, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, RESULTS_DIR, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import machine_info, markdown, plot
@@ -23,7 +23,7 @@ from edgeseg.bench.sweep import SweepOptions, sweep
 from edgeseg.profiles.schema import builtin_names, load_profile
 from edgeseg.runtime.bundle import MANIFEST, load_bundle
 
-VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+VAL = DATA / "camvid"
 # EVS Table 2 (Cityscapes, GPU + CPU): mIoU and FPS of each point, for reference next to ours.
 EVS = {"evs01": (67.6, 37), "evs02": (67.3, 67), "evs03": (66.7, 69), "evs04": (65.6, 90), "evs05": (64.0, 112),
        "evs06": (63.3, 115), "evs07": (62.5, 173), "evs08": (58.7, 184), "evs09": (57.0, 192), "evs10": (58.1, 240),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The checkout's ../shared/data unless $EDGESEG_DATA says otherwise; exported for the CLI runs of the tests.
+SHARED = Path(os.environ.get("EDGESEG_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 CAMVID = SHARED / "camvid"
+if SHARED.is_dir():
+    os.environ.setdefault("EDGESEG_DATA", str(SHARED))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,19 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from edgeseg.bench.report import plot, table, write_json
-from edgeseg.bench.sweep import SweepOptions
-from edgeseg.cli.profile_cmd import check_outputs, profile
+from edgeseg.cli.common import check_outputs
 from edgeseg.errors import MissingDependencyError
-from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime import runner
-from edgeseg.runtime.bundle import MANIFEST, load_bundle, sha256_file
-from edgeseg.runtime.engine import BACKENDS, best_backend
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.sinks import VideoSink
-from edgeseg.runtime.sources import open_source, sample_path
+from edgeseg.runtime.bundle import MANIFEST, sha256_file
+from edgeseg.runtime.engine import BACKENDS
 
 POINTS = ("evs01", "evs07", "evs14")  # the accurate end, the balanced middle and the fastest point of EVS Table 2
 VIDEO_POINT = "evs07"
@@ -60,6 +51,7 @@ def default_bundle(progress: bool = True) -> Path:
     except ImportError as exc:
         raise MissingDependencyError(f"the first demo run exports the default model and needs the export extra ({exc.name} "
                                      "is missing): pip install torch==2.13.0 && pip install 'edgeseg[export]'") from None
+    from edgeseg.runtime.sources import sample_path
     print(f"edgeseg demo: exporting the default model once to {folder} ...", file=sys.stderr)
     export_bundle(ExportOptions(model="default", out=str(folder), calib=str(sample_path("bikes")), heads=HEADS,
                                 parity_frames=8, measure_miou=False, progress=progress))
@@ -67,6 +59,19 @@ def default_bundle(progress: bool = True) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edgeseg.bench.report import plot, table, write_json
+    from edgeseg.bench.session import profile
+    from edgeseg.bench.sweep import SweepOptions
+    from edgeseg.profiles.schema import load_profile
+    from edgeseg.runtime import runner
+    from edgeseg.runtime.bundle import load_bundle
+    from edgeseg.runtime.engine import best_backend
+    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.sinks import VideoSink
+    from edgeseg.runtime.sources import open_source
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"video": out / f"overlay_{VIDEO_POINT}.mp4", "json": out / "profile.json", "plot": out / "profile.png"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgeseg._fs import atomic_write_text
 from edgeseg._lazy import lazy_import
+from edgeseg.cli.common import parse_size
 from edgeseg.errors import UsageError
 
 
@@ -17,21 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--labels", required=True, help="folder of label PNGs (class ids), matched to images by file stem")
     p.add_argument("--json", help="also write the result as JSON here (miou and per_class in percent, frames)")
-    p.add_argument("--size", help="checkpoints: network input size HxW (default: the model's, e.g. 360x480)")
+    p.add_argument("--size", metavar="HxW", type=parse_size,
+                   help="checkpoints: network input size, multiples of 32 (default: the model's, e.g. 480x640)")
     p.add_argument("--downscale", type=float, default=1.0, help="bundles: which backbone graph, by downscale D (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"--size {text!r} is not HxW (e.g. 360x480)") from None
-    if h < 32 or w < 32:
-        raise UsageError(f"--size {text!r} is too small; use at least 32x32")
-    return h, w
 
 
 def segmenter(args: argparse.Namespace):
@@ -48,7 +38,7 @@ def segmenter(args: argparse.Namespace):
     from edgeseg.models.checkpoint import load_checkpoint, resolve_model_dir
     from edgeseg.models.predict import TorchSegmenter
     model, ckpt = load_checkpoint(resolve_model_dir(args.model)[0])
-    return TorchSegmenter(model, ckpt, parse_size(args.size)), ckpt["class_names"], ckpt["ignore_id"]
+    return TorchSegmenter(model, ckpt, args.size), ckpt["class_names"], ckpt["ignore_id"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from edgeseg._lazy import lazy_import
+from edgeseg.cli.common import parse_size
 from edgeseg.errors import UsageError
-
-HEAD_CHOICES = ("refiner", "stgru", "netwarp", "gcrf")
+from edgeseg.runtime.fusion import head_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
                    help="graph precision; fp16/int8 keep fp32 inputs and outputs (default: %(default)s)")
     p.add_argument("--calib", help="frames for the parity gate and int8 calibration: image folder or video "
-                                   "(default: CamVid val from ../shared/data)")
+                                   "(default: CamVid val under $EDGESEG_DATA, else sample://bikes)")
     p.add_argument("--calib-frames", type=int, default=32,
                    help="int8 calibration frames, taken after the parity frames (default: %(default)s)")
     p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
@@ -25,10 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parity-frames", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
     p.add_argument("--size", metavar="HxW", type=parse_size,
                    help="static input size of the graphs, multiples of 32 (default: the checkpoint's, e.g. 480x640)")
-    p.add_argument("--heads", default="all", help="all | none | comma list of refiner,stgru,netwarp,gcrf (default: all)")
+    p.add_argument("--heads", default="all", help=f"all | none | comma list of {','.join(head_names())} (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
-    p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test when present)")
-    p.add_argument("--miou-labels", help="labels for the backbone mIoU check (default: CamVid testannot)")
+    p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
+    p.add_argument("--miou-labels", help="labels for the backbone mIoU check (default: CamVid testannot under $EDGESEG_DATA)")
     p.add_argument("--tensorrt", action="store_true",
                    help="also build TensorRT engines (needs TensorRT 10/11 and an NVIDIA GPU)")
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB", help="TensorRT workspace limit (default: %(default)s MiB)")
@@ -36,23 +36,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 480x640") from None
-    return h, w
-
-
 def parse_heads(text: str) -> tuple[str, ...]:
+    choices = head_names()
     if text == "all":
-        return HEAD_CHOICES
+        return choices
     if text == "none":
         return ()
     heads = tuple(h.strip() for h in text.split(",") if h.strip())
-    bad = [h for h in heads if h not in HEAD_CHOICES]
+    bad = [h for h in heads if h not in choices]
     if bad:
-        raise UsageError(f"--heads: unknown head(s) {', '.join(bad)}; choose from all, none, {','.join(HEAD_CHOICES)}")
+        raise UsageError(f"--heads: unknown head(s) {', '.join(bad)}; choose from all, none, {','.join(choices)}")
     return heads
 
 

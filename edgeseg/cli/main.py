@@ -39,15 +39,24 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``verb``'s module is imported for its arguments (None: every verb's), so `edgeseg --help`
+    and `edgeseg VERB --help` import no other verb and none of torch, cv2 or onnxruntime."""
     parser = _Parser(prog="edgeseg", description="Export, run and profile real-time video segmentation on edge devices.")
     parser.add_argument("--version", action="version", version=f"edgeseg {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
-    for verb, (module, help_text) in VERBS.items():
-        p = sub.add_parser(verb, help=help_text, description=help_text)
-        importlib.import_module(f"edgeseg.cli.{module}").add_arguments(p)
+    for name, (module, help_text) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if verb is None or name == verb:
+            importlib.import_module(f"edgeseg.cli.{module}").add_arguments(p)
     return parser
+
+
+def _verb(argv: Sequence[str]) -> str:
+    """The verb named on the command line (the first word that is not an option), or "" when there is none."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in VERBS else ""
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -55,7 +64,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_verb(argv)).parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     module = importlib.import_module(f"edgeseg.cli.{VERBS[args.verb][0]}")

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
-from tqdm import tqdm
-
-from edgeseg.bench.frames import attach_labels, load_clip
-from edgeseg.bench.report import machine_info, plot, table, write_csv, write_json
-from edgeseg.bench.sweep import SweepOptions, sweep
-from edgeseg.errors import UsageError
-from edgeseg.profiles.schema import builtin_names, load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.engine import BACKENDS, best_backend
+from edgeseg.cli.common import check_outputs, profile_names
+from edgeseg.runtime.engine import BACKENDS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,50 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def profile_names(text: str) -> list[str]:
-    names = builtin_names() if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise UsageError("--profiles is empty; pass 'all' or a comma list (edgeseg profiles lists them)")
-    return names
-
-
-def check_outputs(*paths: str | None) -> None:
-    """Fail before the sweep, not after it, when an output cannot be written."""
-    for p in paths:
-        if p is None:
-            continue
-        parent = Path(p).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"cannot write {p}: folder {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise UsageError(f"cannot write {p}: folder {parent} is not writable")
-
-
-def profile(bundle_dir: str, source: str, labels: str | None, names: list[str], frames: int, opts: SweepOptions,
-            progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-    """Load everything, sweep, return (machine, rows, clip). Shared by ``edgeseg profile`` and ``edgeseg demo``."""
-    if frames < 2:
-        raise UsageError("--frames must be at least 2 (propagation needs a previous frame)")
-    if opts.repeat < 1:
-        raise UsageError("--repeat must be at least 1")
-    bundle = load_bundle(bundle_dir)
-    ops = [load_profile(n) for n in names]
-    clip = load_clip(source, frames)
-    if labels:
-        attach_labels(clip, labels)
-    bar = tqdm(total=len(ops) * len(clip.frames) * opts.repeat, unit="frame", disable=not progress, file=sys.stderr)
-
-    def on_row(row: dict[str, Any]) -> None:
-        bar.set_postfix_str(f"{row['profile']} {row['status']}" + (f" {row['fps']:.1f} FPS" if row["fps"] else ""))
-
-    try:
-        rows = sweep(bundle, ops, clip, opts, on_frame=lambda: bar.update(), on_row=on_row)
-    finally:
-        bar.close()
-    return machine_info(opts.backend), rows, clip
-
-
 def run(args: argparse.Namespace) -> int:
+    from edgeseg.bench.report import plot, table, write_csv, write_json
+    from edgeseg.bench.session import profile
+    from edgeseg.bench.sweep import SweepOptions
+    from edgeseg.runtime.engine import best_backend
+
     check_outputs(args.json, args.csv, args.plot)
     backend = args.backend or best_backend()
     opts = SweepOptions(repeat=args.repeat, warmup=args.warmup, backend=backend)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from edgeseg.profiles.schema import builtin_names, load_profile
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,6 +11,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeseg.profiles.schema import builtin_names, load_profile
+
     if args.show:
         print(load_profile(args.show))
         return 0

@@ -15,13 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg._fs import atomic_write_text
-from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime import runner
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.engine import BACKENDS, best_backend
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.sinks import open_sink
-from edgeseg.runtime.sources import open_source
+from edgeseg.runtime.engine import BACKENDS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +52,14 @@ def status_line(stats: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeseg.profiles.schema import load_profile
+    from edgeseg.runtime import runner
+    from edgeseg.runtime.bundle import load_bundle
+    from edgeseg.runtime.engine import best_backend
+    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.sinks import open_sink
+    from edgeseg.runtime.sources import open_source
+
     bundle = load_bundle(args.bundle)
     op = load_profile(args.profile)
     source = open_source(args.source)

@@ -6,17 +6,16 @@ import argparse
 from pathlib import Path
 
 from edgeseg._lazy import lazy_import
-from edgeseg.cli.eval_cmd import parse_size
+from edgeseg.cli.common import parse_size
 from edgeseg.errors import UsageError
-
-DEFAULT_DATA = Path("../shared/data/camvid")
-WHATS = ("backbone", "refiner", "stgru", "netwarp", "gcrf")
+from edgeseg.runtime.fusion import head_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=WHATS, help="the network to train; heads need a trained --backbone")
-    p.add_argument("--images", default=str(DEFAULT_DATA / "train"), help="training images (default: %(default)s)")
-    p.add_argument("--labels", default=str(DEFAULT_DATA / "trainannot"), help="label PNGs with class ids, matched by stem (default: %(default)s)")
+    p.add_argument("what", choices=("backbone", *head_names()), help="the network to train; heads need a trained --backbone")
+    p.add_argument("--data", help="data folder holding camvid/ (default: $EDGESEG_DATA)")
+    p.add_argument("--images", help="training images (default: DATA/camvid/train)")
+    p.add_argument("--labels", help="label PNGs with class ids, matched by stem (default: DATA/camvid/trainannot)")
     p.add_argument("--out", default="runs/default", help="output folder for <what>.pt and resumable state (default: %(default)s)")
     p.add_argument("--backbone", help="backbone checkpoint the head is trained on (default: OUT/backbone.pt)")
     p.add_argument("--epochs", type=int, help="epochs (default: 120 for the backbone, 4 for heads)")
@@ -26,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clips", type=int, default=200, help="heads: number of synthetic clips (default: %(default)s)")
     p.add_argument("--frames", type=int, default=5, help="heads: frames per synthetic clip (default: %(default)s)")
     p.add_argument("--init", help="backbone: start from this checkpoint's weights (fine-tuning schedule)")
-    p.add_argument("--crop", default="352x352", help="backbone: training crop HxW (default: %(default)s)")
-    p.add_argument("--input-size", default="480x640", help="backbone: network input HxW recorded in the checkpoint; "
+    p.add_argument("--crop", default="352x352", type=parse_size, metavar="HxW", help="backbone: training crop HxW (default: %(default)s)")
+    p.add_argument("--input-size", default="480x640", type=parse_size, metavar="HxW", help="backbone: network input HxW recorded in the checkpoint; "
                    "frames are resized to it (CamVid 360x480 frames upscaled 4/3 gain ~5 mIoU on val) (default: %(default)s)")
     p.add_argument("--attractive", action="store_true",
                    help="gcrf: attractive pairwise terms ((lambda I - A) x = B: similar pixels pull scores together)")
@@ -45,9 +44,17 @@ def apply_overrides(cfg: object, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]')")
+    from edgeseg.data import locations
+    for name, split in (("images", "train"), ("labels", "trainannot")):
+        if getattr(args, name) is None:
+            found = locations.camvid(split, args.data)
+            if found is None:
+                raise UsageError(f"no --{name} given and no CamVid {split} under {args.data or locations.describe()}; "
+                                 f"pass --{name} FOLDER or --data / $EDGESEG_DATA")
+            setattr(args, name, str(found))
     for folder in (args.images, args.labels):
         if not Path(folder).is_dir():
-            raise UsageError(f"training folder {folder} does not exist; pass --images/--labels (CamVid train by default)")
+            raise UsageError(f"training folder {folder} does not exist; pass --images/--labels")
     for name in ("val", "test"):
         if Path(args.images).name == name or Path(args.images).name == name + "annot":
             raise UsageError(f"refusing to train on {args.images}: CamVid {name} is for evaluation only")
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         from edgeseg.train.backbone import BackboneConfig, train_backbone
         cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
                              width=args.width, seed=args.seed, threads=args.threads, init=args.init,
-                             crop=parse_size(args.crop) or (352, 352), input_size=parse_size(args.input_size) or (480, 640))
+                             crop=args.crop, input_size=args.input_size)
         apply_overrides(cfg, args)
         train_backbone(cfg, resume=not args.no_resume)
         return 0

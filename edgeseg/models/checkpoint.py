@@ -1,7 +1,7 @@
 """Checkpoints: a dict with the architecture, its config, the dataset metadata and the weights.
 
 ``MODEL`` arguments accept a checkpoint file, a folder of checkpoints (``backbone.pt`` plus optional
-``refiner.pt``, ``stgru.pt``, ``netwarp.pt``, ``gcrf.pt``) or ``default`` (the model shipped inside
+``<head>.pt`` for each registered head: refiner, stgru, netwarp, gcrf) or ``default`` (the model shipped inside
 the package).
 """
 
@@ -16,9 +16,9 @@ import torch
 from edgeseg._fs import atomic_path
 from edgeseg.errors import CheckpointError
 from edgeseg.models.registry import build_model
+from edgeseg.runtime.fusion import head_names
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
-HEADS = ("refiner", "stgru", "netwarp", "gcrf")
 META_KEYS = ("class_names", "palette", "ignore_id", "mean", "std", "input_size")
 
 
@@ -83,9 +83,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict
 
 
 def load_heads(folder: str | os.PathLike[str]) -> dict[str, tuple[torch.nn.Module, dict[str, Any]]]:
-    """Load whichever head checkpoints (refiner, stgru, netwarp, gcrf) a folder holds."""
+    """Load whichever registered heads' checkpoints (``<head>.pt``) a folder holds."""
     found = {}
-    for name in HEADS:
+    for name in head_names():
         p = Path(folder) / f"{name}.pt"
         if p.is_file():
             found[name] = load_checkpoint(p)

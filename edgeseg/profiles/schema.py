@@ -1,4 +1,4 @@
-"""The operating point schema (DESIGN.md "Operating point") and its loader.
+"""The operating point loader: YAML -> ``edgeseg.runtime.operating_point.OperatingPoint``.
 
 Every key is checked: unknown keys, wrong types and out-of-range values are rejected with the file,
 the key and what is allowed. The result is a frozen dataclass, so a running pipeline cannot have its
@@ -7,65 +7,23 @@ operating point changed under it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edgeseg.errors import UsageError
-from edgeseg.runtime.flow import PRESETS, FlowParams
+from edgeseg.runtime.fusion import fusion_names
+from edgeseg.runtime.operating_point import DOWNSCALES, FLOW_PRESETS, Adaptive, FlowParams, IamParams, OperatingPoint
 
-BUILTIN_DIR = Path(__file__).resolve().parent
-FUSIONS = ("none", "stgru", "gcrf", "netwarp")
-DOWNSCALES = (0.5, 1.0)  # the backbone graphs every bundle holds
+__all__ = ["BUILTIN_DIR", "Adaptive", "IamParams", "OperatingPoint", "ProfileError", "builtin_names", "load_profile",
+           "parse_profile"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent  # the built-in YAML files ship inside the package
 
 
 class ProfileError(UsageError):
     """An operating point file is missing or invalid."""
-
-
-@dataclass(frozen=True)
-class Adaptive:
-    """Re-key when more than ``max_inconsistency`` of the pixels are IAM-inconsistent, or after ``max_interval`` frames."""
-
-    max_interval: int = 10
-    max_inconsistency: float = 0.05
-
-
-@dataclass(frozen=True)
-class IamParams:
-    dilate: int = 7  # square dilation of the inconsistency mask, pixels (0: none)
-    blur: int = 9  # box blur of the dilated mask, pixels (0: none): a soft blend border
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    name: str
-    downscale: float = 1.0  # D
-    keyframe_interval: int = 1  # S (overridden by ``adaptive`` when set)
-    warp: bool = True  # W
-    refine: bool = False  # R
-    fusion: str = "none"
-    adaptive: Adaptive | None = None
-    flow: FlowParams = field(default_factory=FlowParams)
-    iam: IamParams = field(default_factory=IamParams)
-
-    @property
-    def needs_flow(self) -> bool:
-        """Whether any frame needs optical flow under this operating point."""
-        propagates = self.keyframe_interval > 1 or self.adaptive is not None
-        return (propagates and (self.warp or self.refine)) or self.fusion in ("stgru", "netwarp")
-
-    def label(self) -> str:
-        """EVS-style short description, e.g. ``D1.0 S5 W R``."""
-        parts = [f"D{self.downscale:g}", f"S{self.keyframe_interval}"]
-        parts += [p for p, on in (("W", self.warp), ("R", self.refine)) if on]
-        if self.fusion != "none":
-            parts.append(self.fusion)
-        if self.adaptive:
-            parts.append("adaptive")
-        return " ".join(parts)
 
 
 def builtin_names() -> list[str]:
@@ -118,7 +76,7 @@ def parse_profile(data: Any, where: str = "<profile>") -> OperatingPoint:
     """Validate a parsed YAML mapping into an OperatingPoint."""
     if not isinstance(data, dict):
         raise ProfileError(f"{where}: a profile must be a YAML mapping of keys to values")
-    known = {f.name for f in fields(OperatingPoint)}
+    known = set(OperatingPoint.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:
         raise ProfileError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed keys: {', '.join(sorted(known))}")
@@ -132,14 +90,15 @@ def parse_profile(data: Any, where: str = "<profile>") -> OperatingPoint:
                isinstance(data.get("keyframe_interval", 1), int) and data.get("keyframe_interval", 1) >= 1)
     warp = _check(where, "warp", data.get("warp", True), bool, "true or false")
     refine = _check(where, "refine", data.get("refine", False), bool, "true or false")
-    fusion = _check(where, "fusion", data.get("fusion", "none"), str, " | ".join(FUSIONS), data.get("fusion", "none") in FUSIONS)
+    fusions = ("none", *fusion_names())
+    fusion = _check(where, "fusion", data.get("fusion", "none"), str, " | ".join(fusions), data.get("fusion", "none") in fusions)
     adaptive = None
     if data.get("adaptive") is not None:
         adaptive = _section(where, "adaptive", data["adaptive"], Adaptive, {
             "max_interval": (int, "an integer >= 1", lambda v: v >= 1),
             "max_inconsistency": (float, "a fraction in [0, 1]", lambda v: 0.0 <= v <= 1.0)})
     flow = _section(where, "flow", data.get("flow", {}), FlowParams, {
-        "preset": (str, " | ".join(PRESETS), lambda v: v in PRESETS),
+        "preset": (str, " | ".join(FLOW_PRESETS), lambda v: v in FLOW_PRESETS),
         "finest_scale": (int, "an integer 0..10", lambda v: 0 <= v <= 10),
         "patch_size": (int, "an integer 4..64", lambda v: 4 <= v <= 64),
         "gd_iterations": (int, "an integer 0..1000", lambda v: 0 <= v <= 1000),

@@ -9,7 +9,9 @@ Backends (one module each under ``edgeseg.runtime.backends``, imported only when
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -47,18 +49,45 @@ def _onnxrt_has_gpu() -> bool:
     return bool({"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(ort.get_available_providers()))
 
 
-def _torch_cuda() -> bool:
-    if importlib.util.find_spec("torch") is None:
+def cuda_device_count() -> int:
+    """NVIDIA GPUs the CUDA driver reports, asked through libcuda with ctypes (no torch, no cuda-python);
+    0 where there is no driver or no GPU."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    return 0
+
+
+def _torch_build_has_cuda() -> bool:
+    """Whether the installed torch is a CUDA build, read from its ``version.py`` without importing torch (2-3 s)."""
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
         return False
-    import torch
-    return bool(torch.cuda.is_available())
+    version_file = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    try:
+        text = version_file.read_text()
+    except OSError:
+        return False
+    match = re.search(r"^cuda\b[^=]*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    return match is not None
+
+
+def _torch_cuda() -> bool:
+    return _torch_build_has_cuda() and cuda_device_count() > 0
 
 
 def best_backend() -> str:
     """The backend used when ``--backend`` is not given: the fastest one that can run here.
 
     TensorRT when it and a GPU are present; ONNX Runtime when its build has a GPU provider; PyTorch on
-    CUDA when only PyTorch sees the GPU; else ONNX Runtime on the CPU.
+    CUDA when only PyTorch sees the GPU; else ONNX Runtime on the CPU. Decides without importing torch:
+    the runtime loads torch only when ``--backend torch`` is asked for.
     """
     if _tensorrt_usable():
         return "tensorrt"

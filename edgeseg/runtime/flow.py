@@ -6,32 +6,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+
+from edgeseg.runtime.operating_point import FlowParams
 
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
-@dataclass(frozen=True)
-class FlowParams:
-    """DIS parameters (profile YAML ``flow:``); ``scale`` < 1 computes flow on a smaller image."""
-
-    preset: str = "ultrafast"
-    finest_scale: int = 2
-    patch_size: int = 8
-    gd_iterations: int = 12
-    variational_iterations: int = 0
-    scale: float = 1.0
-
-
 class FlowEstimator:
     """One DIS instance (not thread-safe: use one per worker thread)."""
 
-    def __init__(self, params: FlowParams = FlowParams()):
-        self.params = params
+    def __init__(self, params: FlowParams | None = None):
+        self.params = params = params or FlowParams()
         dis = cv2.DISOpticalFlow_create(PRESETS[params.preset])  # type: ignore[attr-defined]
         dis.setFinestScale(params.finest_scale)
         dis.setPatchSize(params.patch_size)

@@ -24,11 +24,12 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import UsageError
-from edgeseg.profiles.schema import OperatingPoint
-from edgeseg.runtime import kernels
+from edgeseg.runtime import fusion, kernels
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, close_engine, open_engine
-from edgeseg.runtime.flow import FlowEstimator, flow_nchw, resize_flow, to_gray
+from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.fusion import refiner
+from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
 from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.stats import Stats
@@ -96,6 +97,7 @@ class Pipeline:
         self.engines: dict[str, Engine] = {k: open_engine(bundle, k, backend, engine_threads, engine_cache)
                                              for k in required_graphs(op)}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
+        self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
         self.net_size = tuple(bundle.manifest["input"]["size"])
         self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
         self.mean, self.std = bundle.manifest["input"]["mean"], bundle.manifest["input"]["std"]
@@ -113,10 +115,9 @@ class Pipeline:
     def reset(self) -> None:
         """Forget all temporal state: the next frame is a keyframe."""
         self.state: _State | None = None
-        self.h_prev: np.ndarray | None = None  # STGRU state (logits)
-        self.prev_feats: np.ndarray | None = None  # NetWarp
-        self.prev_images: dict[str, np.ndarray] = {}
-        self.window: list[tuple[np.ndarray, np.ndarray]] = []  # GCRF (unaries, image at 1/4)
+        self.fusion_state = None  # the fusion head's recurrent state (its spec makes and updates it)
+        if self.fusion is not None:
+            self.fusion_state = self.fusion.new_state(self.fusion.window(self.engines[self.fusion.name].inputs))
         self._pending: _Pending | None = None  # overlap: a result still running is dropped
 
     def close(self) -> None:
@@ -177,7 +178,7 @@ class Pipeline:
             self.index += 1
             self.stats.frame_done(time.perf_counter() - start, out.launched_keyframe)
             return out
-        need_back = prev is not None and ((not key and op.warp) or (key and op.fusion in ("stgru", "netwarp")))
+        need_back = prev is not None and ((not key and op.warp) or (key and op.fusion_needs_flow))
         need_fwd = prev is not None and not key and op.warp and (op.refine or op.adaptive is not None)
         back_job = self._pool.submit(self._flow_job, gray, prev.gray) if need_back and prev else None
         fwd_job = self._pool.submit(self._flow_job, prev.gray, gray) if need_fwd and prev else None
@@ -192,7 +193,7 @@ class Pipeline:
 
     def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
         logits, feats = self._backbone(rgb)
-        scores = self._fuse(rgb, logits, feats, back_job) if self.op.fusion != "none" else logits
+        scores = self._fuse(rgb, logits, feats, back_job) if self.fusion is not None else logits
         self.state = self._key_state(rgb, gray, scores, feats, self.index)
         return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
 
@@ -247,35 +248,12 @@ class Pipeline:
         return labels, probs, feats
 
     def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray, back_job: Future | None) -> np.ndarray:
-        op = self.op
-        q, e = logits.shape[-2:], feats.shape[-2:]
-        img = preprocess(rgb, q if op.fusion in ("stgru", "gcrf") else e, self.mean, self.std)
+        """The fusion head's scores for a keyframe, built by its spec from this frame and its recurrent state."""
+        assert self.fusion is not None
         flow = self._wait(back_job) if back_job is not None else None
+        frame = fusion.FusionFrame(rgb, logits[None], feats[None], flow, self.mean, self.std)
         with self.stats.stage("fuse"):
-            engine = self.engines[op.fusion]
-            prev_img = self.prev_images.get(op.fusion)
-            self.prev_images[op.fusion] = img
-            if op.fusion == "stgru":
-                if self.h_prev is None or flow is None or prev_img is None:
-                    self.h_prev = logits[None]
-                    return logits
-                h = engine.infer({"x": logits[None], "h_prev": self.h_prev, "image": img, "image_prev": prev_img,
-                                  "flow": flow_nchw(resize_flow(flow, q))})["h"]
-                self.h_prev = h
-                return h[0]
-            if op.fusion == "netwarp":
-                prev_feats, self.prev_feats = self.prev_feats, feats[None]
-                if prev_feats is None or flow is None or prev_img is None:
-                    return logits
-                return engine.infer({"feats": feats[None], "feats_prev": prev_feats, "image": img, "image_prev": prev_img,
-                                     "flow": flow_nchw(resize_flow(flow, e))})["logits"][0]
-            frames = int(engine.inputs["unaries"][0])
-            self.window = (self.window + [(logits, img[0])])[-frames:]
-            if len(self.window) < frames:
-                return logits
-            out = engine.infer({"unaries": np.stack([w[0] for w in self.window]),
-                                "images": np.stack([w[1] for w in self.window])})["logits"]
-            return out[-1]
+            return self.fusion.step(self.fusion_state, frame, self.engines[self.fusion.name].infer)
 
     def _propagate(self, rgb: np.ndarray, gray: np.ndarray, prev: _State, back_job: Future | None,
                    fwd_job: Future | None) -> FrameOutput:
@@ -315,8 +293,8 @@ class Pipeline:
         soft = soft.astype(np.float32)
         if iam.blur > 1:
             soft = cv2.blur(soft, (iam.blur, iam.blur))
-        refined = self.engines["refiner"].infer({"image": preprocess(rgb, self.net_size, self.mean, self.std),
-                                                 "warped_feats": feats[None], "warped_probs": probs[None]})["logits"][0]
+        feed = refiner.feed(preprocess(rgb, self.net_size, self.mean, self.std), feats, probs)
+        refined = self.engines["refiner"].infer(feed)["logits"][0]
         return kernels.blend_argmax(soft, softmax(refined), probs, labels, self.kernel_threads)
 
 
@@ -328,8 +306,7 @@ class Propagator:
     """
 
     def __init__(self, op: OperatingPoint | None = None, kernel_threads: int = kernels.DEFAULT_THREADS):
-        from edgeseg.profiles.schema import OperatingPoint as _Op
-        self.flow = FlowEstimator((op or _Op(name="propagate")).flow)
+        self.flow = FlowEstimator(op.flow if op is not None else FlowParams())
         self.kernel_threads = kernel_threads
 
     def propagate(self, labels: np.ndarray, first: np.ndarray, frames: list[np.ndarray] | Iterator[np.ndarray]

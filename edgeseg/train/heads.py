@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from edgeseg.data.folders import FolderDataset
+from edgeseg.errors import UsageError
 from edgeseg.models import build_model
 from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
 from edgeseg.models.warp import resize_flow
@@ -28,8 +29,6 @@ from edgeseg.train.augment import class_weights
 from edgeseg.train.backbone import seg_loss
 from edgeseg.train.clips import synth_clip
 from edgeseg.train.common import optimizer_step, resume_state, save_state, seed_everything, set_threads
-
-HEAD_NAMES = ("refiner", "stgru", "netwarp", "gcrf")
 
 
 @dataclass
@@ -147,6 +146,39 @@ def framewise_loss(model, inputs, target, weight, ignore):
     return seg_loss(model(*inputs), target, weight, ignore)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How one head is trained: its samples from a clip, how they are batched, its loss, its model config."""
+
+    samples: Callable[[Clip, dict], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]
+    stack: Callable[..., torch.Tensor]
+    loss: Callable[..., torch.Tensor]
+    config: Callable[[torch.nn.Module, dict], dict[str, Any]] = lambda backbone, ckpt: {}
+    init: Callable[[torch.nn.Module, torch.nn.Module], None] = lambda model, backbone: None
+
+
+def _with_feats(backbone: torch.nn.Module, ckpt: dict) -> dict[str, Any]:
+    return {"feat_channels": backbone.feat_channels}
+
+
+def _netwarp_init(model: torch.nn.Module, backbone: torch.nn.Module) -> None:
+    model.classifier.load_state_dict(backbone.classifier.state_dict())  # starts as the backbone's per-frame head
+
+
+def _sequence(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    yield sequence_sample(clip, ckpt)
+
+
+# One recipe per registered head that ``edgeseg train`` can train (names: edgeseg.runtime.fusion.HEADS).
+RECIPES: dict[str, Recipe] = {
+    "refiner": Recipe(refiner_samples, torch.cat, framewise_loss,
+                      lambda backbone, ckpt: {**_with_feats(backbone, ckpt), "width": ckpt["config"].get("width", 1.0)}),
+    "stgru": Recipe(_sequence, torch.stack, stgru_loss),
+    "netwarp": Recipe(netwarp_samples, torch.cat, framewise_loss, _with_feats, _netwarp_init),
+    "gcrf": Recipe(_sequence, torch.stack, gcrf_loss),
+}
+
+
 def collate(samples: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]], stack: Callable) -> tuple:
     inputs = tuple(stack([s[0][k] for s in samples]) for k in range(len(samples[0][0])))
     return inputs, stack([s[1] for s in samples])
@@ -154,8 +186,9 @@ def collate(samples: list[tuple[tuple[torch.Tensor, ...], torch.Tensor]], stack:
 
 def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
     """Train one head on synthetic clips; writes ``cfg.out/<head>.pt`` (and resumable ``<head>.last.pt``)."""
-    if cfg.head not in HEAD_NAMES:
-        raise ValueError(f"unknown head {cfg.head!r}; choose from {', '.join(HEAD_NAMES)}")
+    if cfg.head not in RECIPES:
+        raise UsageError(f"no training recipe for head {cfg.head!r}; trainable: {', '.join(RECIPES)}")
+    recipe = RECIPES[cfg.head]
     set_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
     backbone, ckpt = load_checkpoint(cfg.backbone)
@@ -167,24 +200,11 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
     weight = torch.from_numpy(class_weights(labels, num_classes))
     clips = build_clips(backbone, ckpt, images, labels, cfg.clips, cfg.frames, rng)
 
-    config: dict[str, Any] = {"num_classes": num_classes, **cfg.model_config}
-    if cfg.head in ("refiner", "netwarp"):
-        config["feat_channels"] = backbone.feat_channels
-    if cfg.head == "refiner":
-        config.setdefault("width", ckpt["config"].get("width", 1.0))
+    config: dict[str, Any] = {"num_classes": num_classes, **recipe.config(backbone, ckpt), **cfg.model_config}
     model = build_model(cfg.head, **config)
-    if cfg.head == "netwarp":
-        model.classifier.load_state_dict(backbone.classifier.state_dict())
-
-    if cfg.head == "refiner":
-        samples = [s for c in clips for s in refiner_samples(c, ckpt)]
-        stack, loss_fn = torch.cat, framewise_loss
-    elif cfg.head == "netwarp":
-        samples = [s for c in clips for s in netwarp_samples(c, ckpt)]
-        stack, loss_fn = torch.cat, framewise_loss
-    else:
-        samples = [sequence_sample(c, ckpt) for c in clips]
-        stack, loss_fn = torch.stack, (stgru_loss if cfg.head == "stgru" else gcrf_loss)
+    recipe.init(model, backbone)
+    samples = [s for c in clips for s in recipe.samples(c, ckpt)]
+    stack, loss_fn = recipe.stack, recipe.loss
     del clips
 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)

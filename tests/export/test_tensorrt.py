@@ -66,7 +66,7 @@ def test_tensorrt_code_is_mypy_clean_against_the_stubs(tmp_path):
 
 @pytest.mark.skipif(tensorrt_reason() is not None, reason=f"TensorRT unavailable: {tensorrt_reason()}")
 def test_build_engines_for_the_tiny_bundle(tiny_set, tmp_path):
-    from edgeseg.export.tensorrt_build import build_engines
+    from edgeseg.runtime.backends.tensorrt_build import build_engines
     from edgeseg.runtime.bundle import load_bundle
     _, bundle = tiny_set
     engines = build_engines(load_bundle(bundle), tmp_path / "engines", workspace_mib=256)

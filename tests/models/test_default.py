@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-from edgeseg.models.checkpoint import DEFAULT_DIR, HEADS, load_checkpoint, load_heads, resolve_model_dir
+from edgeseg.models.checkpoint import DEFAULT_DIR, load_checkpoint, load_heads, resolve_model_dir
+from edgeseg.runtime.fusion import head_names
 
 
 def test_default_set_is_complete_and_small():
@@ -13,7 +14,7 @@ def test_default_set_is_complete_and_small():
     model, ckpt = load_checkpoint(backbone)
     assert ckpt["arch"] == "icnet" and ckpt["input_size"] == [480, 640] and len(ckpt["class_names"]) == 11
     heads = load_heads(folder)
-    assert set(heads) == set(HEADS)
+    assert set(heads) == set(head_names())
     total = sum(p.stat().st_size for p in DEFAULT_DIR.glob("*.pt"))
     assert total <= 25 * 2**20, f"default weights are {total / 2**20:.1f} MiB (limit 25)"
 

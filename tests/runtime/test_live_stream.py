@@ -8,15 +8,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import pytest
 
 from tests.cli.test_failure_modes import frame_count, write_clip
+from tests.conftest import SHARED
 
 FFMPEG = shutil.which("ffmpeg")
-HIGHWAY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "video" / "solidWhiteRight.mp4"
+HIGHWAY = SHARED / "video" / "solidWhiteRight.mp4"
 
 
 def free_port():

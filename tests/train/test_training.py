@@ -8,7 +8,7 @@ import torch
 from edgeseg.cli.main import main
 from edgeseg.models.checkpoint import load_checkpoint
 from edgeseg.train.backbone import BackboneConfig, train_backbone
-from edgeseg.train.heads import HEAD_NAMES, HeadConfig, train_head
+from edgeseg.train.heads import RECIPES, HeadConfig, train_head
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_backbone_checkpoint_is_complete_and_resumable(tiny_backbone):
     assert all(torch.equal(before[k], v) for k, v in again.state_dict().items())
 
 
-@pytest.mark.parametrize("head", HEAD_NAMES)
+@pytest.mark.parametrize("head", list(RECIPES))
 def test_head_trains_on_synthetic_clips(tiny_backbone, head):
     root, path = tiny_backbone
     out = train_head(HeadConfig(head=head, backbone=str(path), images=str(root / "images"), labels=str(root / "labels"),

@@ -34,7 +34,7 @@ def locate_engine(bundle: Bundle, key: str, trt_version: str, gpu: Gpu, folder: 
     The file name is the engine key, so an engine listed for another GPU or TensorRT version is never
     mistaken for this one's; the reason spells out what differs.
     """
-    from edgeseg.export.tensorrt_build import engine_source
+    from edgeseg.runtime.backends.tensorrt_build import engine_source
 
     _, source, precision = engine_source(bundle, key)
     path = folder / f"{engine_key(source['sha256'], trt_version, gpu, precision)}.engine"
@@ -58,7 +58,7 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
     import_tensorrt()
     import tensorrt as trt
 
-    from edgeseg.export.tensorrt_build import build_graph_engine
+    from edgeseg.runtime.backends.tensorrt_build import build_graph_engine
 
     folder = cache_dir or bundle.root / "engines"
     path, reason = locate_engine(bundle, key, trt.__version__, current_gpu(), folder)

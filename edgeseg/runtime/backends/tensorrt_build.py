@@ -1,4 +1,4 @@
-"""Bundle ONNX graphs -> TensorRT engines (TensorRT 10.x and 11.x). UNVERIFIED here: no TensorRT/GPU.
+"""Bundle ONNX graphs -> TensorRT engines (TensorRT 10.x and 11.x); export and the TensorRT backend call it. UNVERIFIED here: no TensorRT/GPU.
 
 Precision is explicit: the bundle's fp16 graphs carry fp16 types and its int8 graphs carry Q/DQ
 nodes, so networks are created strongly typed and TensorRT keeps the graph's types (TensorRT 11

@@ -1,0 +1,42 @@
+"""What the verbs share: argument types and output checks. Light imports only, so `edgeseg VERB --help`
+loads none of torch, cv2 or onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from edgeseg.errors import UsageError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """An argparse type for ``HxW`` network sizes: both multiples of 32 (the backbones' stride), at least 64."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 480x640") from None
+    if min(h, w) < 64 or h % 32 or w % 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be multiples of 32, at least 64 (e.g. 480x640)")
+    return h, w
+
+
+def check_outputs(*paths: str | None) -> None:
+    """Refuse, before any work, output files whose folder is missing or not writable."""
+    for p in paths:
+        if p is None:
+            continue
+        parent = Path(p).resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"cannot write {p}: folder {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"cannot write {p}: folder {parent} is not writable")
+
+
+def profile_names(text: str) -> list[str]:
+    """``all`` or a comma list of operating points."""
+    from edgeseg.profiles.schema import builtin_names
+    names = builtin_names() if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--profiles is empty; pass 'all' or a comma list (edgeseg profiles lists them)")
+    return names
