@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", metavar="NAME", help="print one profile's full settings")
 
