@@ -92,8 +92,8 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     row.update(fps=round(statistics.median(p["fps"] for p in passes), 2), latency_ms=best["latency_ms"],
                stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
     if clip.labels:
-        names = bundle.manifest["classes"]["names"]
-        ignore = bundle.manifest["classes"].get("ignore_id")
+        names = bundle.manifest.classes.names
+        ignore = bundle.manifest.classes.ignore_id
         cms = {k: ConfusionMatrix(len(names), ignore) for k in ("all", "key", "prop")}
         for i, truth in clip.labels.items():
             cms["all"].update(labels[i], truth)

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     machine, rows, clip = profile(str(bundle_dir), args.source, None, names, args.frames, SweepOptions(backend=backend),
                                   progress=not args.no_progress)
     bundle = load_bundle(bundle_dir)
-    palette = np.asarray(bundle.manifest["classes"]["palette"], np.uint8)
+    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     source = open_source(args.source)
     with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
         result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps or 25.0), max_frames=args.frames)

@@ -32,8 +32,8 @@ def segmenter(args: argparse.Namespace):
         bundle = load_bundle(args.model)
         if args.size:
             raise UsageError("--size applies to checkpoints; a bundle has static shapes (pick one with --downscale)")
-        classes = bundle.manifest["classes"]
-        return BundleSegmenter(bundle, args.downscale), classes["names"], classes["ignore_id"]
+        classes = bundle.manifest.classes
+        return BundleSegmenter(bundle, args.downscale), classes.names, classes.ignore_id
     lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]') to evaluate a checkpoint")
     from edgeseg.models.checkpoint import load_checkpoint, resolve_model_dir
     from edgeseg.models.predict import TorchSegmenter

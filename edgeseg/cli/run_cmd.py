@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     op = load_profile(args.profile)
     source = open_source(args.source)
     mode = args.mode or ("live" if source.live else "sync")
-    palette = np.asarray(bundle.manifest["classes"]["palette"], np.uint8)
+    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     try:
         sink = open_sink(args.sink, palette, fps=source.fps or 15.0)
     except BaseException:

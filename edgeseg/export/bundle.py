@@ -40,8 +40,9 @@ from edgeseg.export.onnx_io import describe_io, example_inputs, export_onnx
 from edgeseg.export.parity import THRESHOLDS, Parity, measure, ort_session
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
-from edgeseg.runtime.bundle import FORMAT_VERSION, MANIFEST, ORT_X86, load_bundle, sha256_file
+from edgeseg.runtime.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
 from edgeseg.runtime.fusion import head_names
+from edgeseg.runtime.manifest import Classes, FileRef, GraphEntry, InputSpec, Manifest, OutputSpec
 from edgeseg.runtime.segment import BundleSegmenter
 from edgeseg.runtime.sources import sample_path
 
@@ -153,7 +154,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     parity_feeds = real_feeds(specs, backbone, ckpt, frames[:n_parity])
     calib_feeds = real_feeds(specs, backbone, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
     steps.update()
-    graphs: dict[str, Any] = {}
+    graphs: dict[str, GraphEntry] = {}
     parity: dict[str, Parity] = {}
     for spec in specs:
         if not parity_feeds[spec.key] or (opts.precision == "int8" and not calib_feeds[spec.key]):
@@ -165,17 +166,16 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         steps.update()
         graphs[spec.key], parity[spec.key] = _gate_graph(opts, spec, stem, tmp, parity_feeds[spec.key],
                                                          calib_feeds.get(spec.key, []), steps)
-    manifest = _manifest(opts, ckpt, backbone_path, sorted(heads), graphs)
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    bundle = Bundle(tmp, _manifest(opts, ckpt, backbone_path, sorted(heads), graphs))  # in memory: written once, last
     steps.set_postfix_str("backbone mIoU")
-    _backbone_miou(opts, backbone, ckpt, tmp, parity)
+    _backbone_miou(opts, backbone, ckpt, bundle, parity)
     steps.update()
     if opts.tensorrt:
         steps.set_postfix_str("TensorRT engines")
         from edgeseg.runtime.backends.tensorrt_build import build_engines
-        manifest["engines"] = build_engines(load_bundle(tmp), tmp / "engines", opts.workspace_mib)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        bundle.manifest.engines.update(build_engines(bundle, tmp / "engines", opts.workspace_mib))
         steps.update()
+    (tmp / MANIFEST).write_text(json.dumps(bundle.manifest.to_json(), indent=2))
     steps.close()
     (tmp / "parity.json").write_text(json.dumps({k: v.to_json() for k, v in parity.items()}, indent=2))
     failures = [f"{k}: {p.failure}" for k, p in parity.items() if p.failure]
@@ -185,11 +185,11 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
 
 
 def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feeds: list[dict[str, np.ndarray]],
-                calib_feeds: list[dict[str, np.ndarray]], steps: tqdm) -> tuple[dict[str, Any], Parity]:
+                calib_feeds: list[dict[str, np.ndarray]], steps: tqdm) -> tuple[GraphEntry, Parity]:
     """Convert one exported fp32 graph to the bundle precision and gate it; a failing head falls back to fp32."""
     fp32_file = f"{stem}.onnx"
-    entry: dict[str, Any] = {"role": spec.name, "downscale": spec.downscale, "requested": opts.precision}
     variants: dict[str, str] = {}
+    quantization: dict[str, Any] | None = None
     if opts.precision == "fp32":
         file = fp32_file
     elif opts.precision == "fp16":
@@ -202,7 +202,7 @@ def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feed
         quantize_qdq(tmp / fp32_file, tmp / file, calib_feeds, opts.calib_method, "int8")
         variants[ORT_X86] = f"{stem}.int8.ort-x86.onnx"
         quantize_qdq(tmp / fp32_file, tmp / variants[ORT_X86], calib_feeds, opts.calib_method, "uint8")
-        entry["quantization"] = {"method": opts.calib_method, "frames": len(calib_feeds), "weights": "int8 symmetric per-channel",
+        quantization = {"method": opts.calib_method, "frames": len(calib_feeds), "weights": "int8 symmetric per-channel",
                                  "activations": "int8 symmetric", ORT_X86: "uint8 asymmetric activations (x86 ONNX Runtime)"}
     if opts.precision != "fp32":
         steps.update()
@@ -215,46 +215,41 @@ def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feed
         reason = result.failure
         for f in [file, *variants.values()]:
             (tmp / f).unlink()
-        file, variants = fp32_file, {}
-        entry.pop("quantization", None)
+        file, variants, quantization = fp32_file, {}, None
         result = measure(spec.module, ort_session(tmp / file), feeds, spec.input_names, "fp32")
         result.fallback = f"{opts.precision} failed its gate ({reason}); kept fp32"
-        entry["fallback"] = result.fallback
-    inputs, outputs = describe_io(tmp / fp32_file)  # fp16/int8 graphs keep fp32 inputs/outputs
-    entry.update({"file": file, "precision": result.precision, "sha256": sha256_file(tmp / file),
-                  "inputs": inputs, "outputs": outputs})
-    entry["variants"] = {name: {"file": f, "sha256": sha256_file(tmp / f)} for name, f in variants.items()}
+    refs = {name: FileRef(f, sha256_file(tmp / f)) for name, f in variants.items()}
     if file != fp32_file:
-        entry["variants"]["fp32"] = {"file": fp32_file, "sha256": sha256_file(tmp / fp32_file)}
+        refs["fp32"] = FileRef(fp32_file, sha256_file(tmp / fp32_file))
+    inputs, outputs = describe_io(tmp / fp32_file)  # fp16/int8 graphs keep fp32 inputs/outputs
+    entry = GraphEntry(role=spec.name, file=file, sha256=sha256_file(tmp / file), precision=result.precision,
+                       inputs=inputs, outputs=outputs, downscale=spec.downscale, requested=opts.precision,
+                       variants=refs, quantization=quantization, fallback=result.fallback)
     return entry, result
 
 
-def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[str], graphs: dict[str, Any]) -> dict[str, Any]:
+def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[str], graphs: dict[str, GraphEntry]) -> Manifest:
     head_files = {h: backbone_path.parent / f"{h}.pt" for h in heads}
-    return {
-        "format_version": FORMAT_VERSION,
-        "producer": {"edgeseg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": ort.__version__, "python": platform.python_version()},
-        "source": {"checkpoint": str(backbone_path), "sha256": sha256_file(backbone_path),
-                   "arch": ckpt["arch"], "config": ckpt.get("config", {}),
-                   "heads": {h: {"checkpoint": str(p), "sha256": sha256_file(p)} for h, p in head_files.items()}},
-        "classes": {"names": ckpt["class_names"], "palette": ckpt["palette"], "ignore_id": ckpt["ignore_id"]},
-        "input": {"size": list(ckpt["input_size"]), "channel_order": "RGB", "layout": "NCHW",
-                  "mean": ckpt["mean"], "std": ckpt["std"]},
-        "precision": opts.precision,
-        "opset": opts.opset,
-        "graphs": graphs,
-        "engines": {},
-    }
+    logits = next(o for o in graphs["backbone"].outputs if o.name == "logits") if "backbone" in graphs else None
+    stride = int(ckpt["input_size"][0]) // int(logits.shape[2]) if logits is not None else 4
+    return Manifest(
+        producer={"edgeseg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                  "onnxruntime": ort.__version__, "python": platform.python_version()},
+        source={"checkpoint": str(backbone_path), "sha256": sha256_file(backbone_path),
+                "arch": ckpt["arch"], "config": ckpt.get("config", {}),
+                "heads": {h: {"checkpoint": str(p), "sha256": sha256_file(p)} for h, p in head_files.items()}},
+        classes=Classes(list(ckpt["class_names"]), [list(c) for c in ckpt["palette"]], ckpt["ignore_id"]),
+        input=InputSpec(size=list(ckpt["input_size"]), mean=list(ckpt["mean"]), std=list(ckpt["std"])),
+        output=OutputSpec(name="logits", kind="scores", stride=stride),
+        precision=opts.precision, opset=opts.opset, graphs=graphs)
 
 
-def _backbone_miou(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, tmp: Path, parity: dict[str, Parity]) -> None:
+def _backbone_miou(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, bundle: Bundle, parity: dict[str, Parity]) -> None:
     """Backbone mIoU of torch fp32 and of every bundle file of the backbone (CamVid test by default)."""
     images, labels = default_source(opts.miou_images, "test"), default_source(opts.miou_labels, "testannot")
     if not opts.measure_miou or images is None or labels is None or "backbone" not in parity:
         return
     names, ignore = ckpt["class_names"], ckpt["ignore_id"]
-    bundle = load_bundle(tmp)
 
     def miou(variant: str | None) -> float:
         seg = BundleSegmenter(bundle, variant=variant)

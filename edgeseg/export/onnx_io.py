@@ -14,6 +14,7 @@ import onnx
 import torch
 
 from edgeseg.errors import EdgesegError
+from edgeseg.runtime.manifest import TensorSpec
 
 MIN_OPSET = 17
 
@@ -51,16 +52,16 @@ _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16
            onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.INT8: "int8", onnx.TensorProto.INT32: "int32"}
 
 
-def describe_io(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(inputs, outputs) of an ONNX file as [{name, shape, dtype}] for the manifest."""
+def describe_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """(inputs, outputs) of an ONNX file, as the manifest lists them."""
     model = onnx.load(str(path), load_external_data=False)
 
-    def rows(values: Any) -> list[dict[str, Any]]:
+    def rows(values: Any) -> list[TensorSpec]:
         out = []
         for v in values:
             t = v.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
-            out.append({"name": v.name, "shape": shape, "dtype": _DTYPES.get(t.elem_type, str(t.elem_type))})
+            out.append(TensorSpec(v.name, shape, _DTYPES.get(t.elem_type, str(t.elem_type))))
         return out
 
     return rows(model.graph.input), rows(model.graph.output)

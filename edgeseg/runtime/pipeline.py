@@ -98,9 +98,9 @@ class Pipeline:
                                              for k in required_graphs(op)}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
-        self.net_size = tuple(bundle.manifest["input"]["size"])
+        self.net_size = tuple(bundle.manifest.input.size)
         self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
-        self.mean, self.std = bundle.manifest["input"]["mean"], bundle.manifest["input"]["std"]
+        self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
         self.kernel_threads = kernel_threads
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, flow_threads), thread_name_prefix="edgeseg-flow")

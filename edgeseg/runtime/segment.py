@@ -19,10 +19,9 @@ class BundleSegmenter:
         key = graph or graph_key("backbone", downscale)
         self.engine: Engine = (OnnxRuntimeEngine(bundle.graph_path(key, variant=variant)) if backend == "onnxrt"
                                else open_engine(bundle, key, backend))
-        entry = bundle.graphs[key]
-        shape = next(i["shape"] for i in entry["inputs"] if i["name"] == "image")
+        shape = bundle.graphs[key].shapes["image"]
         self.size = (int(shape[2]), int(shape[3]))
-        self.mean, self.std = bundle.manifest["input"]["mean"], bundle.manifest["input"]["std"]
+        self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         out = self.engine.infer({"image": preprocess(rgb, self.size, self.mean, self.std)})

@@ -18,7 +18,11 @@ def test_bundle_contents(tiny_set):
     root, bundle = tiny_set
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert set(manifest["graphs"]) == {"backbone", "backbone@0.5", "refiner", "stgru", "netwarp", "gcrf"}
-    assert manifest["format_version"] == 1 and manifest["classes"]["ignore_id"] == 11
+    assert manifest["format_version"] == 2 and manifest["classes"]["ignore_id"] == 11
+    # what a third party needs to reproduce the labels (DESIGN.md "Bundle manifest")
+    assert manifest["input"] == {"size": [64, 96], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                 "layout": "NCHW", "channels": "rgb", "scale": 255.0, "resize": "cv2:area-down,linear-up"}
+    assert manifest["output"] == {"name": "logits", "kind": "scores", "stride": 4, "upsample": "bilinear-half-pixel"}
     bb = manifest["graphs"]["backbone"]
     assert bb["inputs"] == [{"name": "image", "shape": [1, 3, 64, 96], "dtype": "float32"}]
     assert [o["name"] for o in bb["outputs"]] == ["logits", "feats"]

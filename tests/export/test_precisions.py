@@ -36,12 +36,12 @@ def test_int8_bundle_holds_symmetric_qdq_and_the_x86_twin(int8_bundle):
     bundle = load_bundle(int8_bundle)
     assert bundle.precision == "int8"
     bb = bundle.graphs["backbone"]
-    assert bb["precision"] == "int8" and bb["file"] == "backbone.int8.onnx"
-    assert set(bb["variants"]) == {ORT_X86, "fp32"} and bb["quantization"]["frames"] == 4
+    assert bb.precision == "int8" and bb.file == "backbone.int8.onnx"
+    assert set(bb.variants) == {ORT_X86, "fp32"} and bb.quantization is not None and bb.quantization["frames"] == 4
     assert activation_zero_points(bundle.graph_path("backbone")) == {("int8", 0)}  # what TensorRT needs
     assert {k for k, _ in activation_zero_points(bundle.graph_path("backbone", variant=ORT_X86))} == {"uint8"}
     assert bundle.graph_path("backbone", variant="auto").name == "backbone.int8.ort-x86.onnx"
-    assert bb["inputs"][0]["dtype"] == "float32" and bb["outputs"][0]["dtype"] == "float32"
+    assert bb.inputs[0].dtype == "float32" and bb.outputs[0].dtype == "float32"
 
 
 def test_int8_heads_are_quantized_or_fall_back_with_the_reason(int8_bundle):
@@ -77,7 +77,7 @@ def test_fp16_bundle(tiny_root):
     parity = json.loads((out / "parity.json").read_text())
     for key in ("backbone", "stgru", "gcrf"):
         entry = bundle.graphs[key]
-        assert entry["precision"] == "fp16" and parity[key]["pixel_agreement"] >= 99.5
+        assert entry.precision == "fp16" and parity[key]["pixel_agreement"] >= 99.5
         model = onnx.load(str(bundle.graph_path(key)))
         assert {v.type.tensor_type.elem_type for v in model.graph.input} == {onnx.TensorProto.FLOAT}
         assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)

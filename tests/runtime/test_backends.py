@@ -70,7 +70,7 @@ def test_torch_backend_refuses_a_checkpoint_changed_since_export(tiny_set, tmp_p
 
 def test_manifest_records_every_head_checkpoint(tiny_set):
     root, path = tiny_set
-    heads = load_bundle(path).manifest["source"]["heads"]
+    heads = load_bundle(path).manifest.source["heads"]
     assert set(heads) == {"refiner", "stgru", "netwarp", "gcrf"}
     assert all(h["checkpoint"] == str(root / "model" / f"{n}.pt") and len(h["sha256"]) == 64 for n, h in heads.items())
 
@@ -142,9 +142,9 @@ def test_engine_for_another_gpu_or_tensorrt_is_not_used_and_the_reason_says_why(
     from edgeseg.runtime.backends.tensorrt_backend import locate_engine
     from edgeseg.runtime.backends.tensorrt_env import Gpu, engine_record
     bundle = load_bundle(tiny_set[1])
-    sha = bundle.graphs["backbone"]["sha256"]
+    sha = bundle.graphs["backbone"].sha256
     orin = Gpu("Orin", "8.7")
-    bundle.manifest["engines"] = {"backbone": engine_record(sha, "10.3.0", orin, "fp32", "engines/x.engine")}
+    bundle.manifest.engines["backbone"] = engine_record(sha, "10.3.0", orin, "fp32", "engines/x.engine")
     path, reason = locate_engine(bundle, "backbone", "10.3.0", Gpu("RTX 4090", "8.9"), tmp_path)
     assert "GPU 'RTX 4090' (engine: 'Orin')" in reason and "compute capability '8.9' (engine: '8.7')" in reason
     _, reason = locate_engine(bundle, "backbone", "11.0.1", orin, tmp_path)

@@ -72,8 +72,8 @@ def test_a_head_registered_outside_edgeseg_exports_and_runs(ema_head, tiny_root,
     meta = read_checkpoint(root / "model" / "backbone.pt")
     save_checkpoint(root / "model" / "ema.pt", Ema(), "ema", {"num_classes": 11}, meta)
     bundle = load_bundle(export_bundle(tiny_options(root, "bundle", heads=("ema",))))
-    assert [i["name"] for i in bundle.graphs["ema"]["inputs"]] == ["x", "prev"]
-    assert "ema" in bundle.manifest["source"]["heads"]
+    assert [i.name for i in bundle.graphs["ema"].inputs] == ["x", "prev"]
+    assert "ema" in bundle.manifest.source["heads"]
 
     op = parse_profile({"name": "ema-point", "fusion": "ema"}, "<test>")
     frames = [read_rgb(p) for p in list_images(root / "frames")]
@@ -100,5 +100,5 @@ def test_built_in_specs_match_their_exported_graphs(tiny_set):
     bundle = load_bundle(tiny_set[1])
     for name, spec in fusion.HEADS.items():
         entry = bundle.graphs[name]
-        assert tuple(i["name"] for i in entry["inputs"]) == spec.inputs
-        assert tuple(o["name"] for o in entry["outputs"]) == spec.outputs
+        assert tuple(i.name for i in entry.inputs) == spec.inputs
+        assert tuple(o.name for o in entry.outputs) == spec.outputs

@@ -34,22 +34,20 @@ def locate_engine(bundle: Bundle, key: str, trt_version: str, gpu: Gpu, folder: 
     The file name is the engine key, so an engine listed for another GPU or TensorRT version is never
     mistaken for this one's; the reason spells out what differs.
     """
-    from edgeseg.runtime.backends.tensorrt_build import engine_source
-
-    _, source, precision = engine_source(bundle, key)
-    path = folder / f"{engine_key(source['sha256'], trt_version, gpu, precision)}.engine"
+    entry = bundle.graphs[key]
+    path = folder / f"{engine_key(entry.sha256, trt_version, gpu, entry.precision)}.engine"
     if path.is_file():
         return path, None
-    listed = bundle.manifest.get("engines", {}).get(key)
+    listed = bundle.manifest.engines.get(key)
     if listed is None:
         return path, "the bundle has no TensorRT engine for it"
-    differs = [f"{what} {mine!r} (engine: {listed.get(field)!r})" for what, field, mine in
+    differs = [f"{what} {mine!r} (engine: {getattr(listed, field)!r})" for what, field, mine in
                [("TensorRT", "tensorrt", trt_version), ("GPU", "gpu", gpu.name),
                 ("compute capability", "compute_capability", gpu.compute_capability),
-                ("precision", "precision", precision), ("graph sha256", "onnx_sha256", source["sha256"])]
-               if str(listed.get(field)) != str(mine)]
+                ("precision", "precision", entry.precision), ("graph sha256", "onnx_sha256", entry.sha256)]
+               if str(getattr(listed, field)) != str(mine)]
     return path, ("its engine was built for another machine: this one has " + ", ".join(differs) if differs
-                  else f"its engine file {listed.get('file')} is missing")
+                  else f"its engine file {listed.file} is missing")
 
 
 def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True,

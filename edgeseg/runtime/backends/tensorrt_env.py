@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from edgeseg.errors import MissingDependencyError
+from edgeseg.runtime.manifest import EngineRecord
 
 TRT_HINT = ("pip install 'edgeseg[tensorrt]' (tensorrt>=10 and cuda-python) on a machine with an NVIDIA GPU; "
             "on a Jetson, TensorRT comes with JetPack 6 (apt install python3-libnvinfer)")
@@ -80,7 +81,7 @@ def engine_key(onnx_sha256: str, trt_version: str, gpu: Gpu, precision: str) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def engine_record(onnx_sha256: str, trt_version: str, gpu: Gpu, precision: str, file: str) -> dict[str, str]:
+def engine_record(onnx_sha256: str, trt_version: str, gpu: Gpu, precision: str, file: str) -> EngineRecord:
     """The manifest's description of one engine file (what the key was made from, spelled out)."""
-    return {"file": file, "onnx_sha256": onnx_sha256, "tensorrt": trt_version, "gpu": gpu.name,
-            "compute_capability": gpu.compute_capability, "precision": precision}
+    return EngineRecord(file=file, onnx_sha256=onnx_sha256, tensorrt=trt_version, gpu=gpu.name,
+                        compute_capability=gpu.compute_capability, precision=precision)

@@ -33,7 +33,7 @@ def torch_device(torch: Any, device: str | None = None) -> Any:
 
 def source_checkpoint(bundle: Bundle, role: str) -> Path:
     """The checkpoint a graph of ``role`` was exported from, checked against the manifest's sha256."""
-    source = bundle.manifest.get("source", {})
+    source = bundle.manifest.source
     heads = source.get("heads", {})
     if role == "backbone":
         record = {"checkpoint": source.get("checkpoint"), "sha256": source.get("sha256")}
@@ -64,10 +64,10 @@ class TorchEngine:
         if threads:
             torch.set_num_threads(threads)
         self.device = torch_device(torch, device)
-        module, _ = load_checkpoint(source_checkpoint(bundle, entry["role"]))
+        module, _ = load_checkpoint(source_checkpoint(bundle, entry.role))
         self.module = module.eval().to(self.device)
-        self.inputs = {i["name"]: tuple(i["shape"]) for i in entry["inputs"]}
-        self.output_names = [o["name"] for o in entry["outputs"]]
+        self.inputs = entry.shapes
+        self.output_names = [o.name for o in entry.outputs]
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch
