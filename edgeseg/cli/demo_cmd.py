@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     source = open_source(args.source)
     with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
-        result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps or 25.0), max_frames=args.frames)
+        result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps), max_frames=args.frames)
     write_json(files["json"], machine, rows, {"source": args.source, "bundle": str(bundle_dir)})
     plot(files["plot"], rows, f"edgeseg demo: {bundle_dir.name} on {args.source} ({len(clip.frames)} frames, {backend})")
     print(f"{len(clip.frames)} frames of {args.source}; backend {backend}; sync mode")

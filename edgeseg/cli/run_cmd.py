@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from edgeseg._fs import atomic_write_text
+from edgeseg.errors import UsageError
 from edgeseg.runtime.engine import BACKENDS
+from edgeseg.runtime.video_options import VideoOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,6 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
     p.add_argument("--flow-threads", type=int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    video = p.add_argument_group("video settings (a URI's own ?width=&height=&rate=&latency=&codec= override these)")
+    video.add_argument("--width", type=int, default=0, help="camera: frame width to ask for; video sink: width written (default: as is)")
+    video.add_argument("--height", type=int, default=0, help="camera: frame height to ask for; video sink: height written")
+    video.add_argument("--rate", type=float, default=0.0, help="camera: frame rate to ask for; video sink: rate written "
+                       "(default: the source's, 15 when it has none)")
+    video.add_argument("--latency", type=int, default=5000, metavar="MS",
+                       help="network streams: ms to open or to deliver a frame before it counts as a timeout (default: %(default)s)")
+    video.add_argument("--codec", default="", help="video sink FOURCC, e.g. mp4v, avc1, MJPG (default: by extension)")
 
 
 def status_line(stats: Any) -> str:
@@ -62,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.bundle)
     op = load_profile(args.profile)
-    source = open_source(args.source)
+    if min(args.width, args.height, args.rate, args.latency) < 0:
+        raise UsageError("--width, --height, --rate and --latency must be >= 0")
+    options = VideoOptions(width=args.width, height=args.height, rate=args.rate, latency=args.latency, codec=args.codec)
+    source = open_source(args.source, options)
     mode = args.mode or ("live" if source.live else "sync")
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     try:
-        sink = open_sink(args.sink, palette, fps=source.fps or 15.0)
+        sink = open_sink(args.sink, palette, fps=source.fps, options=options)
     except BaseException:
         source.close()
         raise

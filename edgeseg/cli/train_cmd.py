@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="epochs (default: 120 for the backbone, 4 for heads)")
     p.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 backbone, 1e-3 heads)")
+    p.add_argument("--arch", default="icnet", help="backbone: a registered backbone architecture (default: %(default)s)")
     p.add_argument("--width", type=float, default=1.0, help="backbone width multiplier (default: %(default)s)")
     p.add_argument("--clips", type=int, default=200, help="heads: number of synthetic clips (default: %(default)s)")
     p.add_argument("--frames", type=int, default=5, help="heads: frames per synthetic clip (default: %(default)s)")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"refusing to train on {args.images}: CamVid {name} is for evaluation only")
     if args.what == "backbone":
         from edgeseg.train.backbone import BackboneConfig, train_backbone
-        cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, batch=args.batch,
+        cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, arch=args.arch, batch=args.batch,
                              width=args.width, seed=args.seed, threads=args.threads, init=args.init,
                              crop=args.crop, input_size=args.input_size)
         apply_overrides(cfg, args)

@@ -66,13 +66,15 @@ class CascadeFeatureFusion(nn.Module):
         return F.relu(self.low(low_up) + self.high(high)), low_up
 
 
-@register_model("icnet")
+@register_model("icnet", kind="backbone")
 class ICNet(nn.Module):
-    """ICNet backbone. ``forward(image)`` returns ``(logits at 1/4, feats at 1/8)``.
+    """ICNet backbone (``edgeseg.models.registry.Backbone``). ``forward(image)`` returns ``(logits at 1/4, feats at 1/8)``.
 
     ``forward(image, aux=True)`` also returns the cascade-label-guidance logits of the sub4 and
     sub24 stages (used only for training).
     """
+
+    logits_stride, feat_stride, has_aux = 4, 8, True
 
     def __init__(self, num_classes: int = 11, width: float = 1.0):
         super().__init__()

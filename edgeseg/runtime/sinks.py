@@ -1,5 +1,6 @@
 """Output sinks from DESIGN.md's URIs: ``display://0``, ``file://out.mp4`` (or a path with a video extension),
-a folder (one label PNG per frame: class ids, not colours), ``null://``.
+a folder (one label PNG per frame: class ids, not colours), ``null://``. Video settings (rate, codec, size)
+come from ``edgeseg.runtime.video_options`` (flags, or ``file://out.mp4?rate=25&codec=avc1``).
 
 Video files are written to a temporary name and renamed when closed, so an interrupted run leaves either
 a finalised, playable file or nothing under the requested name.
@@ -18,6 +19,7 @@ from edgeseg._fs import default_mode
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime import kernels
 from edgeseg.runtime.sources import VIDEO_EXTENSIONS
+from edgeseg.runtime.video_options import VideoOptions, split_uri
 
 
 class SinkError(EdgesegError):
@@ -60,8 +62,10 @@ class LabelFolderSink(Sink):
 class VideoSink(Sink):
     """Colour overlay video; written under a temporary name, renamed on close."""
 
-    def __init__(self, path: Path, palette: np.ndarray, fps: float = 15.0, alpha: float = 0.5):
-        self.path, self.palette, self.fps, self.alpha = path, palette, fps or 15.0, alpha
+    def __init__(self, path: Path, palette: np.ndarray, fps: float = 0.0, alpha: float = 0.5,
+                 options: VideoOptions | None = None):
+        self.options = options or VideoOptions()
+        self.path, self.palette, self.fps, self.alpha = path, palette, self.options.output_rate(fps), alpha
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -76,12 +80,15 @@ class VideoSink(Sink):
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         if self.writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-            self.writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (rgb.shape[1], rgb.shape[0]))
+            opts = self.options
+            codec = opts.codec or ("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG")
+            if len(codec) != 4:
+                raise SinkError(f"codec {codec!r} for {self.path} is not a four-character code (e.g. mp4v, avc1, MJPG)")
+            self.size = (opts.height or rgb.shape[0], opts.width or rgb.shape[1])
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), self.fps, self.size[::-1])
             if not self.writer.isOpened():
-                raise SinkError(f"OpenCV cannot write video {self.path} (codec for {self.path.suffix} unavailable?)")
-            self.size = rgb.shape[:2]
-        if rgb.shape[:2] != self.size:  # a video has one frame size: scale later frames to it
+                raise SinkError(f"OpenCV cannot write video {self.path} with codec {codec} (unavailable in this build?)")
+        if rgb.shape[:2] != self.size:  # a video has one frame size: scale frames to it
             rgb = cv2.resize(rgb, self.size[::-1])
             labels = cv2.resize(labels, self.size[::-1], interpolation=cv2.INTER_NEAREST)
         self.writer.write(cv2.cvtColor(kernels.overlay(rgb, labels, self.palette, self.alpha), cv2.COLOR_RGB2BGR))
@@ -99,7 +106,10 @@ class VideoSink(Sink):
 
 
 class DisplaySink(Sink):
-    def __init__(self, palette: np.ndarray, window: str = "edgeseg"):
+    """An OpenCV window per display index (``display://N``: window ``edgeseg N``)."""
+
+    def __init__(self, palette: np.ndarray, display: int = 0):
+        window = f"edgeseg {display}"
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise SinkError("display:// needs a graphical display (DISPLAY is not set); use file://out.mp4 or null://")
         self.palette, self.window = palette, window
@@ -117,15 +127,16 @@ class DisplaySink(Sink):
         cv2.destroyWindow(self.window)
 
 
-def open_sink(uri: str | None, palette: np.ndarray, fps: float = 15.0) -> Sink:
-    text = (uri or "null://").strip()
+def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: VideoOptions | None = None) -> Sink:
+    """Open a sink URI; ``fps`` is the source's rate (0: unknown), ``options`` the flags' settings."""
+    text, opts = split_uri(uri or "null://", options or VideoOptions())
     if text.startswith("null://"):
         return NullSink()
     if text.startswith("display://"):
-        return DisplaySink(palette)
+        return DisplaySink(palette, opts.display)
     path = Path(text.removeprefix("file://"))
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return VideoSink(path, palette, fps)
+        return VideoSink(path, palette, fps, options=opts)
     if path.suffix and path.suffix.lower() not in (".png",):
         raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder, display://0 or null://")
     return LabelFolderSink(path)

