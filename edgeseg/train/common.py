@@ -1,14 +1,16 @@
-"""Pieces every training loop shares: threads, seeding, resumable state, the dataset metadata."""
+"""Pieces every training loop shares: threads, seeding, resumable epochs, the dataset metadata."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from edgeseg.data.classes import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE
 from edgeseg.models.checkpoint import atomic_torch_save
@@ -58,6 +60,27 @@ def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any) -
     loss.backward()
     opt.step()
     sched.step()
+
+
+def train_epochs(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any, rng: np.random.Generator,
+                 state_path: Path, config: dict[str, Any], items: int, batch: int, epochs: int,
+                 loss_of: Callable[[np.ndarray], torch.Tensor], resume: bool = True) -> Iterator[int]:
+    """Resumable training epochs: each shuffles ``items``, steps the optimiser on ``loss_of(batch indices)`` under a
+    progress bar, saves the resumable state to ``state_path``, and yields the number of epochs done."""
+    start = resume_state(state_path, model, opt, sched, rng) if resume else 0
+    steps = math.ceil(items / batch)
+    for epoch in range(start, epochs):
+        model.train()
+        order = rng.permutation(items)
+        bar = tqdm(range(steps), desc=f"{name} {epoch + 1}/{epochs}", unit="batch", mininterval=5)
+        running = 0.0
+        for step in bar:
+            loss = loss_of(order[step * batch:(step + 1) * batch])
+            optimizer_step(loss, opt, sched)
+            running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+            bar.set_postfix(loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        save_state(state_path, model, opt, sched, rng, epoch + 1, config)
+        yield epoch + 1
 
 
 def to_tensor_batch(images: list[np.ndarray], mean: Any, std: Any) -> torch.Tensor:

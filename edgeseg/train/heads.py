@@ -28,7 +28,7 @@ from edgeseg.runtime.reference import warp_nearest
 from edgeseg.train.augment import class_weights
 from edgeseg.train.backbone import seg_loss
 from edgeseg.train.clips import synth_clip
-from edgeseg.train.common import optimizer_step, resume_state, save_state, seed_everything, set_threads
+from edgeseg.train.common import seed_everything, set_threads, train_epochs
 
 
 @dataclass
@@ -211,21 +211,15 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
     steps = (len(samples) + cfg.batch - 1) // cfg.batch
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * steps))
     out = Path(cfg.out)
-    state_path = out / f"{cfg.head}.last.pt"
-    start = resume_state(state_path, model, opt, sched, rng) if resume else 0
     t0 = time.time()
-    for epoch in range(start, cfg.epochs):
-        model.train()
-        order = rng.permutation(len(samples))
-        bar = tqdm(range(steps), desc=f"{cfg.head} {epoch + 1}/{cfg.epochs}", unit="batch", mininterval=5)
-        running = 0.0
-        for step in bar:
-            inputs, target = collate([samples[i] for i in order[step * cfg.batch:(step + 1) * cfg.batch]], stack)
-            loss = loss_fn(model, inputs, target, weight, ignore)
-            optimizer_step(loss, opt, sched)
-            running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}")
-        save_state(state_path, model, opt, sched, rng, epoch + 1, asdict(cfg))
+
+    def loss_of(idx: np.ndarray) -> torch.Tensor:
+        inputs, target = collate([samples[i] for i in idx], stack)
+        return loss_fn(model, inputs, target, weight, ignore)
+
+    for _ in train_epochs(cfg.head, model, opt, sched, rng, out / f"{cfg.head}.last.pt", asdict(cfg), len(samples),
+                          cfg.batch, cfg.epochs, loss_of, resume):
+        pass  # heads are written once, at the end
     model.eval()
     meta = {k: ckpt[k] for k in ("class_names", "palette", "ignore_id", "mean", "std", "input_size")}
     save_checkpoint(out / f"{cfg.head}.pt", model, cfg.head, config, meta, extra={"trained_epochs": cfg.epochs})

@@ -78,6 +78,22 @@ class FusionSpec(HeadSpec):
         raise NotImplementedError
 
 
+@dataclass
+class Previous:
+    """Recurrent state of a head that looks one frame back: a map it carries and that frame's image."""
+
+    maps: np.ndarray | None = None
+    image: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class OneFrameBack(FusionSpec):
+    """A fusion head whose state is the previous frame (``Previous``)."""
+
+    def new_state(self, window: int) -> Previous:
+        return Previous()
+
+
 HEADS: dict[str, HeadSpec] = {}
 
 

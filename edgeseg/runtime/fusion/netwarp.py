@@ -6,25 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeseg.runtime.fusion import FusionFrame, FusionSpec, Run, register_head
-
-
-@dataclass
-class NetwarpState:
-    feats: np.ndarray | None = None  # previous frame's features, 1 x C x h/8 x w/8
-    image: np.ndarray | None = None  # previous frame at 1/8 resolution
+from edgeseg.runtime.fusion import FusionFrame, OneFrameBack, Previous, Run, register_head
 
 
 @dataclass(frozen=True)
-class Netwarp(FusionSpec):
-    def new_state(self, window: int) -> NetwarpState:
-        return NetwarpState()
-
-    def step(self, state: NetwarpState, frame: FusionFrame, run: Run) -> np.ndarray:
+class Netwarp(OneFrameBack):
+    def step(self, state: Previous, frame: FusionFrame, run: Run) -> np.ndarray:
+        """``state.maps``: the previous frame's features (1 x C x h/8 x w/8); ``state.image``: that frame at 1/8."""
         size = frame.feats.shape[-2:]
         image = frame.image(size)
-        feats_prev, image_prev = state.feats, state.image
-        state.feats, state.image = frame.feats, image
+        feats_prev, image_prev = state.maps, state.image
+        state.maps, state.image = frame.feats, image
         out = None
         if feats_prev is not None and image_prev is not None and frame.flow is not None:
             out = run({"feats": frame.feats, "feats_prev": feats_prev, "image": image, "image_prev": image_prev,
