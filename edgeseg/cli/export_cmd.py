@@ -8,7 +8,7 @@ import json
 from edgeseg._lazy import lazy_import
 from edgeseg.cli.common import parse_size
 from edgeseg.errors import UsageError
-from edgeseg.runtime.fusion import head_names
+from edgeseg.runtime.fusion import HEADS, head_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parity-frames", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
     p.add_argument("--size", metavar="HxW", type=parse_size,
                    help="static input size of the graphs, multiples of 32 (default: the checkpoint's, e.g. 480x640)")
-    p.add_argument("--heads", default="all", help=f"all | none | comma list of {','.join(head_names())} (default: all)")
+    p.add_argument("--heads", default="all", help="all | none | a comma list of: " +
+                   "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
     p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
     p.add_argument("--miou-labels", help="labels for the backbone mIoU check (default: CamVid testannot under $EDGESEG_DATA)")

@@ -37,4 +37,4 @@ class Gcrf(FusionSpec):
 
 
 SPEC = register_head(Gcrf("gcrf", inputs=("unaries", "images"), outputs=("logits",), needs_back_flow=False,
-                          summary="VideoGCRF over a window of frames (unrolled conjugate gradient)"))
+                          summary="VideoGCRF over a window of frames, unrolled conjugate gradient"))

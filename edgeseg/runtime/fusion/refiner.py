@@ -8,7 +8,7 @@ import numpy as np
 from edgeseg.runtime.fusion import HeadSpec, register_head
 
 SPEC = register_head(HeadSpec("refiner", inputs=("image", "warped_feats", "warped_probs"), outputs=("logits",),
-                              summary="EVS IAM + Refiner on propagated frames (profile refine: true)"))
+                              summary="EVS IAM + Refiner on propagated frames, for profiles with refine: true"))
 
 
 def feed(image: np.ndarray, warped_feats: np.ndarray, warped_probs: np.ndarray) -> dict[str, np.ndarray]:
