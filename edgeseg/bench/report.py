@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import platform
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg._fs import atomic_path, atomic_write_text
+from edgeseg._json import dumps
 from edgeseg.errors import MissingDependencyError
 
 COLUMNS = [("profile", "profile", "{}"), ("status", "status", "{}"), ("D", "D", "{:g}"), ("S", "S", "{}"),
@@ -75,7 +75,7 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_json(path: str | Path, machine: dict[str, Any], rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
-    atomic_write_text(path, json.dumps({"machine": machine, **(extra or {}), "rows": rows}, indent=2))
+    atomic_write_text(path, dumps({"machine": machine, **(extra or {}), "rows": rows}))
 
 
 def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:

@@ -88,9 +88,12 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
         where = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(status="run_failed", error=f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
         return row
-    best = sorted(passes, key=lambda p: p["fps"])[len(passes) // 2]  # the median pass, whole
-    row.update(fps=round(statistics.median(p["fps"] for p in passes), 2), latency_ms=best["latency_ms"],
-               stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
+    measured = sorted((p for p in passes if p["fps"] is not None), key=lambda p: p["fps"])
+    best = measured[len(measured) // 2] if measured else passes[0]  # the median pass, whole
+    row.update(fps=round(statistics.median(p["fps"] for p in measured), 2) if measured else None,
+               latency_ms=best["latency_ms"], stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
+    if not measured:
+        row["fps_note"] = best["fps_note"]
     if clip.labels:
         names = bundle.manifest.classes.names
         ignore = bundle.manifest.classes.ignore_id

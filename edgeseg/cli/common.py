@@ -21,6 +21,26 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for counts that must be at least 1."""
+    return _bounded_int(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for counts that may be 0."""
+    return _bounded_int(text, 0)
+
+
+def _bounded_int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{value} must be at least {low}")
+    return value
+
+
 def check_outputs(*paths: str | None) -> None:
     """Refuse, before any work, output files whose folder is missing or not writable."""
     for p in paths:

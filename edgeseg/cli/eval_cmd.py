@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from edgeseg._fs import atomic_write_text
+from edgeseg._json import dumps
 from edgeseg._lazy import lazy_import
 from edgeseg.cli.common import parse_size
 from edgeseg.errors import UsageError
@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {'n/a' if iou is None else f'{iou:6.2f}'}")
     print(f"mIoU {result['miou']:.2f}%  pixel accuracy {result['pixel_accuracy']:.2f}%  ({result['frames']} frames)")
     if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2))
+        atomic_write_text(args.json, dumps(result))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import signal
@@ -30,6 +31,10 @@ VERBS = {
     "profiles": ("profiles_cmd", "list the built-in operating points"),
     "doctor": ("doctor_cmd", "report versions, execution providers, TensorRT/CUDA availability and cameras"),
 }
+
+
+# A full disk, a quota or a refused write anywhere below a verb: one line, exit 1 (outputs are written atomically).
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgesegError as exc:
         print(f"edgeseg {args.verb}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise  # not the machine refusing a write: a bug, keep its traceback
+        print(f"edgeseg {args.verb}: error: cannot write {exc.filename or 'an output'}: {exc.strerror}; "
+              "free some space or choose another output folder", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stderr.close()
         return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import signal
 import sys
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgeseg._fs import atomic_write_text
+from edgeseg._json import dumps
+from edgeseg.cli.common import non_negative_int, positive_int
 from edgeseg.errors import UsageError
 from edgeseg.runtime.engine import BACKENDS
 from edgeseg.runtime.video_options import VideoOptions
@@ -37,11 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine-cache", metavar="DIR", default=None,
                    help="where engines built for this machine are kept: the TensorRT backend's (default: "
                         "<bundle>/engines) and, only when given, ONNX Runtime's TensorRT provider's")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                   help="stop after N frames (N >= 1; the first --warmup frames are not in FPS and latency)")
     p.add_argument("--stats", help="write run statistics as JSON to this file")
-    p.add_argument("--warmup", type=int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
-    p.add_argument("--retries", type=int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
-    p.add_argument("--flow-threads", type=int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
+    p.add_argument("--warmup", type=non_negative_int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
+    p.add_argument("--retries", type=non_negative_int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
+    p.add_argument("--flow-threads", type=positive_int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
     video = p.add_argument_group("video settings (a URI's own ?width=&height=&rate=&latency=&codec= override these)")
     video.add_argument("--width", type=int, default=0, help="camera: frame width to ask for; video sink: width written (default: as is)")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.runtime.bundle import load_bundle
     from edgeseg.runtime.engine import best_backend
     from edgeseg.runtime.pipeline import Pipeline
-    from edgeseg.runtime.sinks import open_sink
+    from edgeseg.runtime.sinks import SinkError, open_sink
     from edgeseg.runtime.sources import open_source
 
     bundle = load_bundle(args.bundle)
@@ -114,11 +116,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet and sys.stderr.isatty():
         print(file=sys.stderr)
     lat = stats["latency_ms"]
+    speed = (f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms" if stats["fps"] is not None
+             else f"FPS not measured ({stats['fps_note']})")
     print(f"{op.name} ({op.label()}) on {args.source}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
-          f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms, dropped {stats['dropped']}, "
-          f"ended: {result.end}" + (f" ({result.error})" if result.error else ""))
+          f"{speed}, dropped {stats['dropped']}, ended: {result.end}" + (f" ({result.error})" if result.error else ""))
     print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))
     if args.stats:
-        atomic_write_text(args.stats, json.dumps(stats, indent=2))
-    return 1 if result.end == "source_error" else 0
+        try:
+            atomic_write_text(args.stats, dumps(stats))
+        except OSError as exc:
+            raise SinkError(f"cannot write the stats to {args.stats}: {exc.strerror or exc}") from None
+    if result.end == "sink_failed":
+        print(f"edgeseg run: error: {result.error}", file=sys.stderr)
+    return 1 if result.end in ("source_error", "sink_failed") else 0
 

@@ -12,7 +12,6 @@ the manifest; the backbone, the graph that int8/fp16 is asked for, must pass.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shutil
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from edgeseg import __version__
 from edgeseg._fs import default_mode
+from edgeseg._json import dumps
 from edgeseg.calibration.frames import read_frames
 from edgeseg.calibration.ort_qdq import METHODS, quantize_qdq
 from edgeseg.data import locations
@@ -175,9 +175,9 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         from edgeseg.runtime.backends.tensorrt_build import build_engines
         bundle.manifest.engines.update(build_engines(bundle, tmp / "engines", opts.workspace_mib))
         steps.update()
-    (tmp / MANIFEST).write_text(json.dumps(bundle.manifest.to_json(), indent=2))
+    (tmp / MANIFEST).write_text(dumps(bundle.manifest.to_json()))
     steps.close()
-    (tmp / "parity.json").write_text(json.dumps({k: v.to_json() for k, v in parity.items()}, indent=2))
+    (tmp / "parity.json").write_text(dumps({k: v.to_json() for k, v in parity.items()}))
     failures = [f"{k}: {p.failure}" for k, p in parity.items() if p.failure]
     if failures and not opts.allow_parity_failure:
         raise ParityError("parity gate failed (no bundle written): " + "; ".join(failures) +

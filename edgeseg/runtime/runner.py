@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.sinks import Sink
+from edgeseg.runtime.sinks import Sink, SinkError
 from edgeseg.runtime.sources import CaptureSource, Read, Source, Status, wait_backoff
 
 
 @dataclass
 class RunResult:
     stats: dict[str, Any]
-    end: str  # end_of_stream | max_frames | stopped | source_error | source_lost
+    end: str  # end_of_stream | max_frames | stopped | source_error | source_lost | sink_failed
     error: str = ""
     outputs: list[Any] = field(default_factory=list)
 
@@ -65,9 +65,16 @@ def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_
             _run_live(pipeline, source, sink, max_frames, retries, stop, on_frame, result, keep_outputs)
         else:
             _run_sync(pipeline, source, sink, max_frames, retries, stop, on_frame, result, keep_outputs)
+    except SinkError as exc:  # the output cannot be written (disk full, refused): end the run, keep the stats
+        result.end, result.error = "sink_failed", str(exc)
     finally:
-        sink.close()
-        source.close()
+        try:
+            sink.close()
+        except SinkError as exc:
+            if result.end != "sink_failed":
+                result.end, result.error = "sink_failed", str(exc)
+        finally:
+            source.close()
     result.stats = {**stats.to_json(), "mode": mode, "end": result.end, "error": result.error or None}
     return result
 

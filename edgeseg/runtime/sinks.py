@@ -2,8 +2,9 @@
 a folder (one label PNG per frame: class ids, not colours), ``null://``. Video settings (rate, codec, size)
 come from ``edgeseg.runtime.video_options`` (flags, or ``file://out.mp4?rate=25&codec=avc1``).
 
-Video files are written to a temporary name and renamed when closed, so an interrupted run leaves either
-a finalised, playable file or nothing under the requested name.
+Video files are written to a temporary name, checked when closed (it opens and holds every frame) and only
+then renamed, so an interrupted run, a full disk or a refused write leaves either a finalised, playable file
+or nothing under the requested name. Every failure to write is a SinkError naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from edgeseg.runtime.video_options import VideoOptions, split_uri
 
 class SinkError(EdgesegError):
     """A sink cannot be opened or written."""
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 class Sink:
@@ -54,9 +59,15 @@ class LabelFolderSink(Sink):
         name = name or f"{index:06d}"
         path = self.folder / f"{name}.png"
         tmp = path.with_name(f".{path.name}.tmp.png")
-        if not cv2.imwrite(str(tmp), labels):
-            raise SinkError(f"cannot write {path}")
-        os.replace(tmp, path)
+        ok, png = cv2.imencode(".png", labels)
+        if not ok:
+            raise SinkError(f"cannot encode the labels of {path} as PNG")
+        try:  # Python's own write: a full disk raises here (cv2.imwrite may report success on a short write)
+            tmp.write_bytes(png.tobytes())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise SinkError(f"cannot write {path}: {_why(exc)}") from None
 
 
 class VideoSink(Sink):
@@ -69,10 +80,13 @@ class VideoSink(Sink):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SinkError(f"cannot create {path.parent}: {exc.strerror}") from None
+            raise SinkError(f"cannot create {path.parent}: {_why(exc)}") from None
         if not os.access(path.parent, os.W_OK):
             raise SinkError(f"cannot write {path}: folder {path.parent} is not writable")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        except OSError as exc:  # e.g. a folder the access check passes for root but the filesystem refuses
+            raise SinkError(f"cannot write {path}: {_why(exc)}") from None
         os.close(fd)
         self.tmp = Path(tmp)
         self.writer: cv2.VideoWriter | None = None
@@ -95,14 +109,36 @@ class VideoSink(Sink):
         self.frames += 1
 
     def close(self) -> None:
+        """Finalise the video and put it under its name, or remove it and raise SinkError if it is incomplete."""
         if self.writer is not None:
             self.writer.release()
             self.writer = None
-        if self.frames:
-            os.chmod(self.tmp, default_mode())
-            os.replace(self.tmp, self.path)
-        else:
+        try:
+            if not self.frames:
+                return
+            problem = self._check()
+            if problem:
+                raise SinkError(f"the video {self.path} could not be completed ({problem}; disk full?); nothing was kept")
+            try:
+                os.chmod(self.tmp, default_mode())
+                os.replace(self.tmp, self.path)
+            except OSError as exc:
+                raise SinkError(f"cannot write {self.path}: {_why(exc)}") from None
+        finally:
             self.tmp.unlink(missing_ok=True)
+
+    def _check(self) -> str:
+        """Why the written file is not a complete video ("" when it is): it must open and list every frame."""
+        if not self.tmp.is_file() or self.tmp.stat().st_size == 0:
+            return "nothing was written"
+        cap = cv2.VideoCapture(str(self.tmp))
+        try:
+            if not cap.isOpened():
+                return "the file does not open as a video"
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            return "" if count == self.frames else f"it holds {count} of {self.frames} frames"
+        finally:
+            cap.release()
 
 
 class DisplaySink(Sink):

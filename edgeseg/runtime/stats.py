@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -80,12 +81,25 @@ class Stats:
             return float("nan")
         return self.counted / (self.end - self.start)
 
+    @property
+    def unmeasured(self) -> str | None:
+        """Why FPS and latency could not be measured (None when they were)."""
+        if self.counted == 0 or math.isnan(self.fps):
+            return (f"too short to measure: {self.frames} frame(s), all within the {self.warmup} warm-up frame(s) "
+                    "that FPS and latency exclude (--warmup)")
+        return None
+
     def to_json(self) -> dict[str, Any]:
+        """The run's figures; FPS and latency are null, with ``fps_note`` saying why, when nothing was measured."""
         n = max(1, self.counted)
-        lat = np.asarray(self.latencies) * 1000 if self.latencies else np.asarray([np.nan])
+        lat = np.asarray(self.latencies) * 1000
+        measured = self.unmeasured is None and lat.size > 0
+
+        def pct(q: float) -> float | None:
+            return round(float(np.percentile(lat, q)), 3) if measured else None
         return {"frames": self.frames, "counted_frames": self.counted, "warmup_frames": min(self.frames, self.warmup),
-                "keyframes": self.keyframes, "fps": round(float(self.fps), 3),
-                "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 3), "p99": round(float(np.percentile(lat, 99)), 3),
-                               "mean": round(float(lat.mean()), 3)},
+                "keyframes": self.keyframes, "fps": round(float(self.fps), 3) if measured else None,
+                "fps_note": self.unmeasured,
+                "latency_ms": {"p50": pct(50), "p99": pct(99), "mean": round(float(lat.mean()), 3) if measured else None},
                 "stage_ms": {s: round(1000 * self._stage.get(s, 0.0) / n, 3) for s in STAGES},
                 "dropped": self.dropped, "read": self.read}
