@@ -1,5 +1,7 @@
 """Build the C propagation kernels (no torch, no CUDA, no NumPy headers: plain buffer protocol + pthreads).
 
+The extension is optional: without a C compiler (or the Python headers) the install still succeeds and
+the runtime uses the NumPy reference kernels, slower, saying so once (``edgeseg doctor`` too).
 All other metadata lives in pyproject.toml.
 """
 
@@ -7,4 +9,4 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("edgeseg.runtime._kernels", ["edgeseg/runtime/csrc/kernels.c"],
                              extra_compile_args=["-O3", "-std=c99", "-fno-fast-math", "-Wall"],
-                             extra_link_args=["-lpthread"])])
+                             extra_link_args=["-lpthread"], optional=True)])

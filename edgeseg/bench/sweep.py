@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edgeseg.bench.frames import Clip
 from edgeseg.data.metrics import ConfusionMatrix
 from edgeseg.errors import EdgesegError
-from edgeseg.profiles.schema import OperatingPoint
-from edgeseg.runtime import kernels
 from edgeseg.runtime.bundle import Bundle
-from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.flow import to_gray
+from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline import Pipeline, required_graphs
 from edgeseg.runtime.stats import STAGES, Stats
 
@@ -34,18 +34,30 @@ class SweepOptions:
     flow_threads: int = 2
 
 
+# Farneback's dense polynomial-expansion flow (pyramid scale 0.5, 4 levels, 15 px window, 3 iterations, 5 px
+# polynomial, sigma 1.2): an estimator no operating point propagates with, shared by all rows.
+FARNEBACK = (0.5, 4, 15, 3, 5, 1.2, 0)
+
+
 def consistency_flows(clip: Clip) -> list[np.ndarray]:
-    """Backward DIS flow of every frame to the one before (default flow parameters), shared by all rows."""
-    dis = FlowEstimator(OperatingPoint(name="consistency").flow)
+    """Backward flow (t -> t-1) of every frame by Farneback, not by the DIS the operating points propagate with:
+    measured with their own flow and warp, propagated frames would agree with their predecessor by construction."""
     grays = [to_gray(f) for f in clip.frames]
-    return [dis.backward(grays[t], grays[t - 1]) for t in range(1, len(grays))]
+    return [cv2.calcOpticalFlowFarneback(grays[t], grays[t - 1], None, *FARNEBACK) for t in range(1, len(grays))]
+
+
+def warp_previous(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Labels of frame t-1 sampled at x + flow(x) (nearest, border replicated), with OpenCV's remap."""
+    h, w = flow.shape[:2]
+    grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32)  # x, y
+    return cv2.remap(labels, grid[0] + flow[..., 0], grid[1] + flow[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 
 def temporal_consistency(labels: list[np.ndarray], flows: list[np.ndarray]) -> float:
     """Share of pixels whose label equals the flow-warped previous label, averaged over frame pairs, in %."""
     if len(labels) < 2:
         return float("nan")
-    same = [float((labels[t] == kernels.warp([labels[t - 1]], flows[t - 1])[0]).mean()) for t in range(1, len(labels))]
+    same = [float((labels[t] == warp_previous(labels[t - 1], flows[t - 1])).mean()) for t in range(1, len(labels))]
     return 100.0 * float(np.mean(same))
 
 
