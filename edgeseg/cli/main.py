@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Sequence
 
 from edgeseg import __version__
@@ -68,7 +69,12 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: temporary files are removed, outputs finalised
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
+    return f"edgeseg: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning  # e.g. "C kernels are not built": one line, not a source location
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(_verb(argv)).parse_args(argv)
     if threading.current_thread() is threading.main_thread():

@@ -9,11 +9,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", metavar="NAME", help="print one profile's full settings")
 
 
+def profile_yaml(op: object) -> str:
+    """An operating point as the YAML file that would define it (every key, defaults included)."""
+    import dataclasses
+
+    import yaml
+    return yaml.safe_dump(dataclasses.asdict(op), sort_keys=False)  # type: ignore[call-overload]
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeseg.profiles.schema import builtin_names, load_profile
 
     if args.show:
-        print(load_profile(args.show))
+        print(profile_yaml(load_profile(args.show)), end="")
         return 0
     print(f"{'name':<10} {'D':>4} {'S':>3} {'W':<2} {'R':<2} {'fusion':<8} {'adaptive':<22} flow")
     for name in builtin_names():

@@ -45,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=non_negative_int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
     p.add_argument("--flow-threads", type=positive_int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument("--no-legend", action="store_true", help="overlay videos and the display without the class-colour legend")
     video = p.add_argument_group("video settings (a URI's own ?width=&height=&rate=&latency=&codec= override these)")
     video.add_argument("--width", type=int, default=0, help="camera: frame width to ask for; video sink: width written (default: as is)")
     video.add_argument("--height", type=int, default=0, help="camera: frame height to ask for; video sink: height written")
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     mode = args.mode or ("live" if source.live else "sync")
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     try:
-        sink = open_sink(args.sink, palette, fps=source.fps, options=options)
+        sink = open_sink(args.sink, palette, fps=source.fps, options=options,
+                         names=None if args.no_legend else bundle.manifest.classes.names)
     except BaseException:
         source.close()
         raise

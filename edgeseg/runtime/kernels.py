@@ -22,8 +22,9 @@ try:
 except ImportError:  # pragma: no cover - exercised only where the extension is missing
     _c = None
     BACKEND = "numpy"
-    warnings.warn("edgeseg C kernels are not built; using the slower NumPy reference "
-                  "(reinstall edgeseg with a C compiler available)", RuntimeWarning, stacklevel=2)
+    warnings.warn("the C kernels are not built (no C compiler or Python headers at install time); using the slower "
+                  "NumPy reference kernels. For full speed: install gcc and the Python headers, then reinstall edgeseg",
+                  RuntimeWarning, stacklevel=2)
 
 DEFAULT_THREADS = min(4, os.cpu_count() or 1)
 MAP_DTYPES = (np.uint8, np.float16, np.float32)

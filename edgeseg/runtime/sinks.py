@@ -10,7 +10,9 @@ or nothing under the requested name. Every failure to write is a SinkError namin
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -19,6 +21,7 @@ import numpy as np
 from edgeseg._fs import default_mode
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime import kernels
+from edgeseg.runtime.legend import draw_legend
 from edgeseg.runtime.sources import VIDEO_EXTENSIONS
 from edgeseg.runtime.video_options import VideoOptions, split_uri
 
@@ -70,12 +73,20 @@ class LabelFolderSink(Sink):
             raise SinkError(f"cannot write {path}: {_why(exc)}") from None
 
 
+def render(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, names: Sequence[str] | None, alpha: float = 0.5
+           ) -> np.ndarray:
+    """The colour overlay of ``labels`` on ``rgb``, with a legend of the classes present when ``names`` are given."""
+    out = kernels.overlay(rgb, labels, palette, alpha)
+    return draw_legend(out, names, palette, labels) if names else out
+
+
 class VideoSink(Sink):
-    """Colour overlay video; written under a temporary name, renamed on close."""
+    """Colour overlay video (with a class legend when ``names`` are given); written under a temporary name,
+    checked and renamed on close."""
 
     def __init__(self, path: Path, palette: np.ndarray, fps: float = 0.0, alpha: float = 0.5,
-                 options: VideoOptions | None = None):
-        self.options = options or VideoOptions()
+                 options: VideoOptions | None = None, names: Sequence[str] | None = None):
+        self.options, self.names = options or VideoOptions(), names
         self.path, self.palette, self.fps, self.alpha = path, palette, self.options.output_rate(fps), alpha
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +102,7 @@ class VideoSink(Sink):
         self.tmp = Path(tmp)
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
+        self.resized = False  # a frame of another size was scaled (said once)
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         if self.writer is None:
@@ -103,9 +115,13 @@ class VideoSink(Sink):
             if not self.writer.isOpened():
                 raise SinkError(f"OpenCV cannot write video {self.path} with codec {codec} (unavailable in this build?)")
         if rgb.shape[:2] != self.size:  # a video has one frame size: scale frames to it
+            if not self.resized and not (self.options.width or self.options.height):
+                print(f"edgeseg: frames of {rgb.shape[1]}x{rgb.shape[0]} are scaled to the video's {self.size[1]}x{self.size[0]} "
+                      f"(its first frame's size) in {self.path}", file=sys.stderr)
+            self.resized = True
             rgb = cv2.resize(rgb, self.size[::-1])
             labels = cv2.resize(labels, self.size[::-1], interpolation=cv2.INTER_NEAREST)
-        self.writer.write(cv2.cvtColor(kernels.overlay(rgb, labels, self.palette, self.alpha), cv2.COLOR_RGB2BGR))
+        self.writer.write(cv2.cvtColor(render(rgb, labels, self.palette, self.names, self.alpha), cv2.COLOR_RGB2BGR))
         self.frames += 1
 
     def close(self) -> None:
@@ -141,11 +157,17 @@ class VideoSink(Sink):
             cap.release()
 
 
+def display_available() -> bool:
+    """Whether this OpenCV can open windows (opencv-python-headless cannot) and a display is set."""
+    gui = next((line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")), "GUI: NONE")
+    return "NONE" not in gui and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 class DisplaySink(Sink):
     """An OpenCV window per display index (``display://N``: window ``edgeseg N``)."""
 
-    def __init__(self, palette: np.ndarray, display: int = 0):
-        window = f"edgeseg {display}"
+    def __init__(self, palette: np.ndarray, display: int = 0, names: Sequence[str] | None = None):
+        window, self.names = f"edgeseg {display}", names
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise SinkError("display:// needs a graphical display (DISPLAY is not set); use file://out.mp4 or null://")
         self.palette, self.window = palette, window
@@ -156,23 +178,25 @@ class DisplaySink(Sink):
                             "or use file://out.mp4") from None
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
-        cv2.imshow(self.window, cv2.cvtColor(kernels.overlay(rgb, labels, self.palette), cv2.COLOR_RGB2BGR))
+        cv2.imshow(self.window, cv2.cvtColor(render(rgb, labels, self.palette, self.names), cv2.COLOR_RGB2BGR))
         cv2.waitKey(1)
 
     def close(self) -> None:
         cv2.destroyWindow(self.window)
 
 
-def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: VideoOptions | None = None) -> Sink:
-    """Open a sink URI; ``fps`` is the source's rate (0: unknown), ``options`` the flags' settings."""
+def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: VideoOptions | None = None,
+              names: Sequence[str] | None = None) -> Sink:
+    """Open a sink URI; ``fps`` is the source's rate (0: unknown), ``options`` the flags' settings, ``names``
+    the class names for the overlays' legend (None: no legend)."""
     text, opts = split_uri(uri or "null://", options or VideoOptions())
     if text.startswith("null://"):
         return NullSink()
     if text.startswith("display://"):
-        return DisplaySink(palette, opts.display)
+        return DisplaySink(palette, opts.display, names)
     path = Path(text.removeprefix("file://"))
     if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return VideoSink(path, palette, fps, options=opts)
+        return VideoSink(path, palette, fps, options=opts, names=names)
     if path.suffix and path.suffix.lower() not in (".png",):
         raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder, display://0 or null://")
     return LabelFolderSink(path)

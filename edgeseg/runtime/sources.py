@@ -121,9 +121,11 @@ class CaptureSource(Source):
         self.cap = cv2.VideoCapture(target, api, self.params)
         if not self.cap.isOpened():
             self.cap.release()
-            kind = "camera" if isinstance(target, int) or str(target).startswith("/dev/") else "source"
-            raise SourceError(f"cannot open {kind} {self.description}; check that it exists, is readable and is not "
-                              "in use (edgeseg doctor lists cameras)", usage=not live)  # a bad file is the user's input
+            camera = isinstance(target, int) or str(target).startswith("/dev/") or api == cv2.CAP_GSTREAMER
+            why = ("check that it is connected, readable and not in use by another program (edgeseg doctor lists cameras)"
+                   if camera else "check the address and that the stream is up" if live
+                   else "it is not a video that OpenCV/FFmpeg can decode, or it is not readable")
+            raise SourceError(f"cannot open {self.description}: {why}", usage=not live)  # a bad file is the user's input
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or opts.rate or 0.0)
         self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.read_count = 0

@@ -169,12 +169,16 @@ def test_source_that_does_not_exist(tiny_set, tmp_path):
 def test_source_that_cannot_be_opened(tiny_set, tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("this is not a video")
-    one_line(run(tiny_set[1], bad, tmp_path), 2, "cannot open", "notes.mp4")
+    r = run(tiny_set[1], bad, tmp_path)
+    one_line(r, 2, "cannot open", "notes.mp4", "not a video")
+    assert "camera" not in r.stderr  # a file is not talked about as a camera
     assert not (tmp_path / "out.mp4").exists()
 
 
 def test_absent_camera_index(tiny_set, tmp_path):
-    one_line(run(tiny_set[1], "7", tmp_path), 1, "camera 7")
+    r = run(tiny_set[1], "7", tmp_path)
+    one_line(r, 1, "camera 7")
+    assert "camera camera" not in r.stderr
     assert not (tmp_path / "out.mp4").exists()
 
 

@@ -49,3 +49,22 @@ def test_demo_writes_video_json_and_plot(tiny_set, tmp_path):
     import cv2
     cap = cv2.VideoCapture(str(out / "overlay_evs07.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+
+
+def test_demo_with_labels_scores_every_point_and_suggests_what_works_here(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    out = tmp_path / "demo"
+    r = run_cli("demo", "--bundle", str(bundle), "--source", str(root / "frames"), "--labels", str(root / "labels"),
+                "--frames", "10", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "profile.json").read_text())
+    assert doc["labelled_frames"] == 10 and all(row["miou"] is not None for row in doc["rows"])
+    suggestion = next(line for line in r.stdout.splitlines() if line.startswith("next: "))
+    from edgeseg.runtime.sinks import display_available
+    assert ("display://0" in suggestion) == display_available()  # headless OpenCV: a video file, not a window
+
+
+def test_demo_defaults_to_labelled_camvid_val_when_the_data_is_there(camvid):
+    from edgeseg.cli.demo_cmd import default_clip
+    source, labels = default_clip()
+    assert source.endswith("val") and labels is not None and labels.endswith("valannot")

@@ -33,7 +33,8 @@ def import_tensorrt() -> ModuleType:
         raise MissingDependencyError(f"TensorRT is not importable ({exc}); install it: {TRT_HINT}") from None
     version = getattr(trt, "__version__", None)
     if version is None or not hasattr(trt, "Builder"):
-        raise MissingDependencyError(f"the importable 'tensorrt' ({getattr(trt, '__path__', trt)}) is not a TensorRT "
+        where = ", ".join(map(str, getattr(trt, "__path__", []))) or str(getattr(trt, "__file__", "?"))
+        raise MissingDependencyError(f"the importable 'tensorrt' (at {where}) is not a TensorRT "
                                      f"installation (type stubs only?); install it: {TRT_HINT}")
     if trt_major(version) not in SUPPORTED_MAJORS:
         raise MissingDependencyError(f"TensorRT {version} is not supported (need 10.x or 11.x); install it: {TRT_HINT}")
