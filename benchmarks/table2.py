@@ -90,8 +90,8 @@ def main() -> int:
              f"Machine: {machine['processor']}, {machine['cpu_count']} cores, {machine['platform']}; backend {args.backend} "
              f"(ONNX Runtime {machine['onnxruntime']}), C kernels {machine['kernels']}. Bundle {args.bundle} "
              f"({bundle.precision}). Sync mode, {len(clip.frames)} frames, FPS = median of {args.repeat} pass(es) after "
-             "3 warm-up frames; speedup vs evs01 in the same run; consistency = % of pixels whose label equals the "
-             "flow-warped previous label.", "", *markdown(rows), "",
+             "3 warm-up frames; speedup vs evs01 in the same run; consistency = % of pixels whose label equals the previous "
+             "label warped by Farneback flow (not the DIS the points propagate with).", "", *markdown(rows), "",
              "EVS (Cityscapes, GPU + CPU) for reference: " + ", ".join(f"{k} {v[0]}%/{v[1]} Hz" for k, v in EVS.items()), "",
              "## Issue 5 bar", "", "| check | result | figures |", "|---|---|---|",
              *[f"| {name} | {'pass' if ok else 'FAIL'} | {fig} |" for name, ok, fig in checks]]

@@ -1,7 +1,10 @@
-"""Static INT8 quantization with ONNX Runtime into explicit Q/DQ graphs (what TensorRT 11 consumes).
+"""Static INT8 quantization with ONNX Runtime into explicit Q/DQ graphs (what TensorRT 10 and 11 consume).
 
-The bundle's int8 graph has symmetric int8 activations and weights (zero point 0, weights per output
-channel): the form TensorRT requires and ONNX Runtime runs fused on ARM. ONNX Runtime's x86 CPU kernels
+The bundle's int8 graph is in the form TensorRT's guidance asks for: symmetric per-tensor int8 activations
+(zero point 0), symmetric per-channel (axis 0) int8 weights, float biases (TensorRT rejects a
+DequantizeLinear of INT32, which quantized biases need), and Q/DQ only on the inputs of the weighted layers
+(Conv, ConvTranspose, MatMul, Gemm) and on both inputs of Adds, so TensorRT can fuse them; everything else
+stays float and TensorRT picks its precision. ONNX Runtime runs it fused on ARM. ONNX Runtime's x86 CPU kernels
 only fuse Q/DQ pairs with uint8 activations (int8 ones run as dequantize + fp32 op + quantize, slower
 than fp32), so the bundle also holds a twin calibrated on the same feeds with asymmetric uint8
 activations, which ONNX Runtime picks on x86. Both are gated separately.
@@ -21,14 +24,16 @@ from edgeseg._lazy import lazy_import
 from edgeseg.errors import UsageError
 
 METHODS = ("minmax", "entropy", "percentile")
+TENSORRT_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Add"]  # weighted layers, and residual Adds (both inputs)
 
 
 def quantize_qdq(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]], method: str = "minmax",
                  activations: str = "int8") -> None:
     """Calibrate ``src`` on ``feeds`` and write a Q/DQ graph to ``dst``.
 
-    ``activations="int8"``: symmetric int8 (zero point 0), the form TensorRT requires.
-    ``activations="uint8"``: asymmetric uint8, the form ONNX Runtime's x86 kernels fuse (see module doc).
+    ``activations="int8"``: the TensorRT form (see module doc).
+    ``activations="uint8"``: asymmetric uint8 activations on every op ONNX Runtime quantizes, quantized biases:
+    the form ONNX Runtime's x86 kernels fuse (see module doc).
     Weights are always symmetric int8 per output channel.
     """
     if method not in METHODS:
@@ -56,6 +61,7 @@ def quantize_qdq(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]], m
         q.quantize_static(str(src), str(dst), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
                           activation_type=q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8,
                           weight_type=q.QuantType.QInt8, calibrate_method=methods[method],
+                          op_types_to_quantize=TENSORRT_OPS if symmetric else None,
                           extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True,
-                                         "CalibMovingAverage": method == "minmax"})
+                                         "CalibMovingAverage": method == "minmax", "QuantizeBias": not symmetric})
 

@@ -26,9 +26,16 @@ def run(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     from edgeseg import __version__
-    from edgeseg.errors import MissingDependencyError
+    from edgeseg.errors import EdgesegError, MissingDependencyError
     from edgeseg.runtime import kernels
-    from edgeseg.runtime.backends.tensorrt_env import current_gpu, import_tensorrt
+    from edgeseg.runtime.backends.tensorrt_env import (
+        current_gpu,
+        driver_cuda_version,
+        import_tensorrt,
+        package_version,
+        tensorrt_cuda_major,
+        version_mismatches,
+    )
     from edgeseg.runtime.engine import best_backend
 
     rows = [("edgeseg", __version__), ("python", platform.python_version()), ("platform", platform.platform()),
@@ -41,11 +48,16 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("tensorrt", trt.__version__))
     except MissingDependencyError as exc:
         rows.append(("tensorrt", f"unavailable: {str(exc).split(';')[0]}"))
+    trt_cuda = tensorrt_cuda_major()
+    rows += [("TensorRT built for CUDA", str(trt_cuda) if trt_cuda else "unknown (JetPack's, or not installed)"),
+             ("CUDA driver supports", driver_cuda_version() or "no NVIDIA driver found"),
+             ("cuda-python", package_version("cuda-python") or "not installed")]
     try:
         gpu = current_gpu()
         rows.append(("CUDA GPU", f"{gpu.name} (compute capability {gpu.compute_capability})"))
-    except (MissingDependencyError, RuntimeError) as exc:
+    except EdgesegError as exc:
         rows.append(("CUDA GPU", f"unavailable: {str(exc).split(';')[0]}"))
+    rows += [("MISMATCH", problem) for problem in version_mismatches()]
     rows.append(("default backend", best_backend()))
     if not args.no_cameras:
         cams = sorted(glob.glob("/dev/video*"))

@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
                          tensorrt=args.tensorrt, workspace_mib=args.workspace)
     out = export_bundle(opts)
-    print_parity(json.loads((out / "parity.json").read_text()))
+    parity = json.loads((out / "parity.json").read_text())
+    print_parity(parity)
+    for version, result in parity.get("tensorrt_check", {}).items():
+        print(f"TensorRT {version} check (edgeseg check): {'passed' if result['passed'] else 'FAILED'}"
+              + "".join(f"\n  {line}" for line in result["findings"] if ": error: " in line))
     print(f"bundle written to {out}")
     return 0
 
@@ -70,6 +74,8 @@ def print_parity(parity: dict) -> None:
     """One row per graph file: precision, differences against torch fp32, agreement, mIoU, status."""
     print(f"{'graph':<22} {'precision':<9} {'max |diff|':>11} {'mean |diff|':>12} {'agreement %':>12} {'mIoU %':>14}  status")
     for key, p in parity.items():
+        if key == "tensorrt_check":
+            continue
         for name, row in [(key, p)] + [(f"{key} [{v}]", r) for v, r in p.get("variants", {}).items()]:
             miou = f"{row['miou']:.2f} ({row['miou'] - row['miou_fp32']:+.2f})" if row.get("miou") is not None else "-"
             status = "ok" if row["passed"] else "FAILED"

@@ -38,6 +38,7 @@ from edgeseg.export.fp16 import convert_fp16
 from edgeseg.export.graphs import DOWNSCALES, GraphSpec, graph_specs, real_feeds
 from edgeseg.export.onnx_io import describe_io, example_inputs, export_onnx
 from edgeseg.export.parity import THRESHOLDS, Parity, measure, ort_session
+from edgeseg.export.tensorrt_check import check, summary
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
 from edgeseg.runtime.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
@@ -170,6 +171,10 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     steps.set_postfix_str("backbone mIoU")
     _backbone_miou(opts, backbone, ckpt, bundle, parity)
     steps.update()
+    trt_check = summary(check(bundle))  # recorded for every bundle; with --tensorrt a graph it would refuse fails here
+    refused = [line for v in trt_check.values() for line in v["findings"] if ": error: " in line]
+    if opts.tensorrt and refused:
+        raise ParityError(f"TensorRT would refuse this bundle ({len(refused)} finding(s); no bundle written): {refused[0]}")
     if opts.tensorrt:
         steps.set_postfix_str("TensorRT engines")
         from edgeseg.runtime.backends.tensorrt_build import build_engines
@@ -177,7 +182,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         steps.update()
     (tmp / MANIFEST).write_text(dumps(bundle.manifest.to_json()))
     steps.close()
-    (tmp / "parity.json").write_text(dumps({k: v.to_json() for k, v in parity.items()}))
+    (tmp / "parity.json").write_text(dumps({**{k: v.to_json() for k, v in parity.items()}, "tensorrt_check": trt_check}))
     failures = [f"{k}: {p.failure}" for k, p in parity.items() if p.failure]
     if failures and not opts.allow_parity_failure:
         raise ParityError("parity gate failed (no bundle written): " + "; ".join(failures) +

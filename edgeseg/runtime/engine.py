@@ -12,13 +12,14 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from edgeseg.errors import EdgesegError, UsageError
-from edgeseg.runtime.bundle import AUTO, Bundle
+from edgeseg.runtime.bundle import Bundle
 
 BACKENDS = ("onnxrt", "tensorrt", "torch")
 
@@ -33,20 +34,20 @@ class Engine(Protocol):
 
 
 def _tensorrt_usable() -> bool:
+    """Whether TensorRT and a GPU work here; when TensorRT is installed but cannot be used, one line says why."""
     if importlib.util.find_spec("tensorrt") is None:
         return False
     try:
-        from edgeseg.runtime.backends.tensorrt_env import current_gpu, import_tensorrt
+        from edgeseg.runtime.backends.tensorrt_env import current_gpu, import_tensorrt, version_mismatches
         import_tensorrt()
         current_gpu()
         return True
-    except (EdgesegError, RuntimeError, OSError):
+    except (EdgesegError, OSError) as exc:
+        why = str(exc).split(";")[0]
+        if "type stubs" not in why:  # the stubs used for type checking are not an installation
+            fixes = version_mismatches()
+            print(f"edgeseg: TensorRT is installed but not used ({why})" + (f"; {fixes[0]}" if fixes else ""), file=sys.stderr)
         return False
-
-
-def _onnxrt_has_gpu() -> bool:
-    import onnxruntime as ort
-    return bool({"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(ort.get_available_providers()))
 
 
 def cuda_device_count() -> int:
@@ -91,7 +92,8 @@ def best_backend() -> str:
     """
     if _tensorrt_usable():
         return "tensorrt"
-    if _onnxrt_has_gpu():
+    from edgeseg.runtime.backends.onnxrt import has_gpu_provider
+    if has_gpu_provider():
         return "onnxrt"
     if _torch_cuda():
         return "torch"
@@ -102,8 +104,11 @@ def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int 
                 engine_cache: str | Path | None = None) -> Engine:
     """An engine for graph ``key`` of ``bundle`` on ``backend``."""
     if backend == "onnxrt":
-        from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
-        return OnnxRuntimeEngine(bundle.graph_path(key, variant=AUTO), threads=threads, cache_dir=engine_cache)
+        from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, graph_variant
+        path = bundle.graph_path(key, variant=graph_variant())
+        precision = bundle.graphs[key].precision if path.name == bundle.graphs[key].file else "fp32"
+        return OnnxRuntimeEngine(path, threads=threads, cache_dir=engine_cache, fp16=precision == "fp16",
+                                 int8=precision == "int8")
     if backend == "tensorrt":
         from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
         bundle.graph_path(key)  # the ONNX file must still match the manifest the engine is keyed by

@@ -104,3 +104,27 @@ def test_bad_precision_options_fail_before_any_work(tiny_root, tmp_path):
         export_bundle(tiny_options(tiny_root, str(tmp_path / "x"), size=(100, 96)))
     r = run_cli("export", str(tiny_root / "model"), "--out", str(tmp_path / "y"), "--precision", "int4")
     assert r.returncode == 2 and "int4" in r.stderr and not (tmp_path / "y").exists()
+
+
+def test_int8_and_fp16_bundles_pass_the_tensorrt_check(int8_bundle, tiny_root):
+    from edgeseg.export.tensorrt_check import check
+    fp16 = export_bundle(tiny_options(tiny_root, "bundle_fp16_check", precision="fp16", heads=("refiner", "stgru")))
+    for bundle in (int8_bundle, fp16):
+        report = check(bundle)
+        assert not [f.line(v) for v, found in report.items() for f in found if f.error]
+
+
+def test_the_int8_graph_is_in_tensorrt_form(int8_bundle):
+    """Float biases (no INT32 DequantizeLinear), Q/DQ on every Conv's input and weight, weights per channel on axis 0."""
+    bundle = load_bundle(int8_bundle)
+    model = onnx.load(str(bundle.graph_path("backbone")))
+    inits = {t.name: t for t in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    assert dq and not [n.name for n in dq if n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT32]
+    for conv in (n for n in model.graph.node if n.op_type == "Conv"):
+        data, weight = producers.get(conv.input[0]), producers.get(conv.input[1])
+        assert data is not None and data.op_type == "DequantizeLinear", conv.name
+        assert weight is not None and weight.op_type == "DequantizeLinear", conv.name
+        assert {a.name: a.i for a in weight.attribute}.get("axis", 0) == 0
+        assert len(conv.input) < 3 or conv.input[2] in inits and inits[conv.input[2]].data_type == onnx.TensorProto.FLOAT

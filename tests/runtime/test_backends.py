@@ -155,3 +155,19 @@ def test_engine_for_another_gpu_or_tensorrt_is_not_used_and_the_reason_says_why(
     assert locate_engine(bundle, "backbone", "10.3.0", orin, tmp_path) == (path, None)
     _, reason = locate_engine(bundle, "refiner", "10.3.0", orin, tmp_path)
     assert reason == "the bundle has no TensorRT engine for it"
+
+
+def test_timing_caches_are_keyed_like_engines():
+    from edgeseg.runtime.backends.tensorrt_env import Gpu, timing_cache_name
+    orin, h100 = Gpu("Orin", "8.7"), Gpu("NVIDIA H100", "9.0")
+    names = {timing_cache_name(v, g) for v in ("10.3.0", "10.13.0") for g in (orin, h100)}
+    assert len(names) == 4 and timing_cache_name("10.3.0", orin) == timing_cache_name("10.3.0", Gpu("Orin", "8.7"))
+
+
+def test_a_failed_cuda_call_is_a_one_line_edgeseg_error():
+    from edgeseg.errors import EdgesegError
+    from edgeseg.runtime.backends.tensorrt_env import check_cuda
+    assert check_cuda((0, 42)) == 42
+    with pytest.raises(EdgesegError, match="edgeseg doctor") as info:
+        check_cuda((2, None))  # cudaErrorMemoryAllocation's code
+    assert "\n" not in str(info.value)

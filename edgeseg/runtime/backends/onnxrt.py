@@ -7,18 +7,31 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgeseg.runtime.bundle import BundleError
+from edgeseg.runtime.bundle import AUTO, BundleError
+
+GPU_PROVIDERS = {"TensorrtExecutionProvider", "CUDAExecutionProvider"}
 
 
-def default_providers(fp16: bool = False, cache_dir: str | Path | None = None) -> list:
+def has_gpu_provider() -> bool:
+    return bool(GPU_PROVIDERS & set(ort.get_available_providers()))
+
+
+def graph_variant() -> str | None:
+    """Which file of a graph ONNX Runtime should load here: with a GPU provider the bundle's own file (the int8
+    Q/DQ graph TensorRT's provider takes, the fp16 graph CUDA runs), on a CPU the best one for it (``auto``:
+    the uint8 twin of int8 graphs on x86)."""
+    return None if has_gpu_provider() else AUTO
+
+
+def default_providers(fp16: bool = False, cache_dir: str | Path | None = None, int8: bool = False) -> list:
     """The best execution providers this onnxruntime build offers, best first (CPU always last).
 
-    TensorRT EP: fp16 when asked, engine cache in ``cache_dir``; CUDA EP; CPU.
+    TensorRT EP: fp16 / int8 (explicit Q/DQ) as the graph is, engine cache in ``cache_dir``; CUDA EP; CPU.
     """
     available = set(ort.get_available_providers())
     chosen: list = []
     if "TensorrtExecutionProvider" in available:
-        trt_opts = {"trt_fp16_enable": fp16, "trt_engine_cache_enable": cache_dir is not None}
+        trt_opts = {"trt_fp16_enable": fp16, "trt_int8_enable": int8, "trt_engine_cache_enable": cache_dir is not None}
         if cache_dir is not None:
             trt_opts["trt_engine_cache_path"] = str(cache_dir)
         chosen.append(("TensorrtExecutionProvider", trt_opts))
@@ -32,12 +45,12 @@ class OnnxRuntimeEngine:
     """``infer({input name: array}) -> {output name: array}`` over one ONNX graph."""
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list | None = None,
-                 fp16: bool = False, cache_dir: str | Path | None = None):
+                 fp16: bool = False, cache_dir: str | Path | None = None, int8: bool = False):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers or default_providers(fp16, cache_dir))
+            self.session = ort.InferenceSession(str(path), opts, providers=providers or default_providers(fp16, cache_dir, int8))
         except Exception as exc:  # ORT raises its own exception types for corrupt graphs
             raise BundleError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}; "
                                "the file is corrupt or truncated, re-export the bundle") from None

@@ -10,6 +10,7 @@ Engines and the timing cache are written atomically under ``engines/``.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,15 +21,13 @@ from edgeseg.runtime.backends.tensorrt_env import (
     engine_key,
     engine_record,
     import_tensorrt,
+    timing_cache_name,
 )
 from edgeseg.runtime.bundle import Bundle
 from edgeseg.runtime.manifest import EngineRecord
 
 if TYPE_CHECKING:  # the real module is imported inside the functions, after import_tensorrt() vetted it
     import tensorrt as trt
-
-TIMING_CACHE = "timing.cache"
-
 
 class EngineBuildError(EdgesegError):
     """TensorRT could not parse a graph or build an engine."""
@@ -56,7 +55,7 @@ def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: in
     gpu = current_gpu()
     folder.mkdir(parents=True, exist_ok=True)
     logger = trt.Logger(trt.Logger.WARNING)
-    cache_path = folder / TIMING_CACHE
+    cache_path = folder / timing_cache_name(trt.__version__, gpu)
     cache_bytes = cache_path.read_bytes() if cache_path.is_file() else b""
     entry = bundle.graphs[key]
     file = f"{engine_key(entry.sha256, trt.__version__, gpu, entry.precision)}.engine"
@@ -83,8 +82,16 @@ def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_b
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, False)
+    try:
+        cache = config.create_timing_cache(cache_bytes)
+    except Exception:  # a damaged cache file: TensorRT raises its own types
+        cache = None
+    if cache_bytes and (cache is None or not config.set_timing_cache(cache, False)):
+        # written by another build of TensorRT or for another GPU despite its name: start a new one, not fatal
+        print(f"edgeseg: the TensorRT timing cache for {onnx_path.name} was rejected; building a new one", file=sys.stderr)
+        cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, False):
+        raise EngineBuildError("TensorRT refused an empty timing cache; reinstall TensorRT")
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EngineBuildError(f"TensorRT failed to build an engine for {onnx_path.name} (see the log above); "

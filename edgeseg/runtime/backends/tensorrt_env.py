@@ -7,13 +7,15 @@ a serialized engine unusable elsewhere (DESIGN.md "Bundle manifest").
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib
+import importlib.metadata
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from edgeseg.errors import MissingDependencyError
+from edgeseg.errors import EdgesegError, MissingDependencyError
 from edgeseg.runtime.manifest import EngineRecord
 
 TRT_HINT = ("pip install 'edgeseg[tensorrt]' (tensorrt>=10 and cuda-python) on a machine with an NVIDIA GPU; "
@@ -55,12 +57,63 @@ def import_cudart() -> Any:
     raise MissingDependencyError(f"cuda-python is not importable; install it: {TRT_HINT}")
 
 
+class CudaError(EdgesegError):
+    """A CUDA call failed (no GPU, a driver too old for this cuda-python, out of memory)."""
+
+
 def check_cuda(result: Any) -> Any:
-    """Unpack a cuda-python ``(err, *values)`` tuple, raising on an error code."""
+    """Unpack a cuda-python ``(err, *values)`` tuple, raising CudaError (one line, with what to do) on an error code."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
-        raise RuntimeError(f"CUDA call failed: {err}")
+        name = getattr(err, "name", str(err))
+        raise CudaError(f"CUDA call failed with {name}; check the GPU and its driver (nvidia-smi) and that cuda-python's "
+                        f"major version matches the driver's CUDA (edgeseg doctor)")
     return values[0] if len(values) == 1 else tuple(values)
+
+
+def driver_cuda_version() -> str | None:
+    """The newest CUDA version the installed driver supports (e.g. "12.4"), read through libcuda; None without one."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        if lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+            return None
+        return f"{version.value // 1000}.{version.value % 1000 // 10}"
+    return None
+
+
+def package_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def tensorrt_cuda_major() -> int | None:
+    """The CUDA major the installed TensorRT wheel was built for (tensorrt-cu12 -> 12); None when unknown (JetPack's)."""
+    for major in (13, 12, 11):
+        if package_version(f"tensorrt-cu{major}") or package_version(f"tensorrt-cu{major}-bindings"):
+            return major
+    return None
+
+
+def version_mismatches() -> list[str]:
+    """What does not fit together among the driver, TensorRT's CUDA and cuda-python (one line each, with the fix)."""
+    driver, cuda_python, trt_cuda = driver_cuda_version(), package_version("cuda-python"), tensorrt_cuda_major()
+    problems = []
+    if cuda_python and driver and int(cuda_python.split(".")[0]) > int(driver.split(".")[0]):
+        problems.append(f"cuda-python {cuda_python} needs a CUDA {cuda_python.split('.')[0]} driver, this driver supports CUDA "
+                        f"{driver}: pip install 'cuda-python>={driver.split('.')[0]},<{int(driver.split('.')[0]) + 1}'")
+    if cuda_python and trt_cuda and int(cuda_python.split(".")[0]) != trt_cuda:
+        problems.append(f"TensorRT is built for CUDA {trt_cuda} but cuda-python is {cuda_python}: "
+                        f"pip install 'edgeseg[tensorrt-cu{trt_cuda}]'")
+    if trt_cuda and driver and trt_cuda > int(driver.split(".")[0]):
+        problems.append(f"TensorRT is built for CUDA {trt_cuda}, this driver supports CUDA {driver}: update the driver or "
+                        f"pip install 'edgeseg[tensorrt-cu{driver.split('.')[0]}]'")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -74,6 +127,12 @@ def current_gpu(device: int = 0) -> Gpu:
     props = check_cuda(cudart.cudaGetDeviceProperties(device))
     name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
     return Gpu(name.strip("\x00 "), f"{props.major}.{props.minor}")
+
+
+def timing_cache_name(trt_version: str, gpu: Gpu) -> str:
+    """File name of the timing cache for this TensorRT and GPU: caches are not portable across either."""
+    text = "|".join([trt_version, gpu.name, gpu.compute_capability])
+    return f"timing-{hashlib.sha256(text.encode()).hexdigest()[:16]}.cache"
 
 
 def engine_key(onnx_sha256: str, trt_version: str, gpu: Gpu, precision: str) -> str:
