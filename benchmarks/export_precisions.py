@@ -27,12 +27,13 @@ from _report import publish  # benchmarks/_report.py (scripts run from this fold
 from edgeseg.export.bundle import ExportOptions, export_bundle
 from edgeseg.export.parity import ort_session
 from edgeseg.runtime.bundle import AUTO, ORT_X86, load_bundle
+from edgeseg.runtime.manifest import GraphEntry
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
-def random_feed(entry: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {i["name"]: rng.standard_normal(i["shape"]).astype(np.float32) for i in entry["inputs"]}
+def random_feed(entry: GraphEntry, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in entry.inputs}
 
 
 def time_interleaved(sessions: dict[str, ort.InferenceSession], feed: dict, warmup: int, runs: int) -> dict[str, float]:
@@ -80,7 +81,7 @@ def main() -> int:
             bundle = bundles[precision]
             parity = json.loads((bundle.root / "parity.json").read_text())[key]
             path = bundle.graph_path(key, variant=AUTO)
-            twin = ORT_X86 in bundle.graphs[key].get("variants", {}) and path != bundle.graph_path(key)
+            twin = ORT_X86 in bundle.graphs[key].variants and path != bundle.graph_path(key)
             rows[precision] = (parity, parity["variants"][ORT_X86] if twin else parity, path)
             if twin:
                 rows["int8 [TRT form]"] = (parity, parity, bundle.graph_path(key))

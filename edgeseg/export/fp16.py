@@ -8,9 +8,10 @@ import onnx
 
 from edgeseg._lazy import lazy_import
 
-# Softmax and the reductions/divisions of the CG solve (dot products over every pixel and class) are
-# where fp16 overflows (> 65504) or loses the digits that keep parity; they stay fp32 with casts around.
-KEEP_FP32_OPS = ("Softmax", "LogSoftmax", "ReduceSum", "ReduceMean", "ReduceL2", "Div", "Sqrt", "Pow")
+# Softmax, and the CG solve's matrix products (sums over every pixel of a frame), reductions and divisions,
+# are where fp16 overflows (> 65504) or loses the digits that keep parity; they stay fp32 with casts around.
+# (MatMul appears only in the VideoGCRF graph: convolutions stay fp16.)
+KEEP_FP32_OPS = ("Softmax", "LogSoftmax", "ReduceSum", "ReduceMean", "ReduceL2", "Div", "Sqrt", "Pow", "MatMul")
 
 
 def convert_fp16(src: Path, dst: Path) -> None:
