@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from edgeseg._lazy import lazy_import
@@ -12,6 +13,9 @@ from edgeseg._lazy import lazy_import
 # are where fp16 overflows (> 65504) or loses the digits that keep parity; they stay fp32 with casts around.
 # (MatMul appears only in the VideoGCRF graph: convolutions stay fp16.)
 KEEP_FP32_OPS = ("Softmax", "LogSoftmax", "ReduceSum", "ReduceMean", "ReduceL2", "Div", "Sqrt", "Pow", "MatMul")
+# Nodes whose outputs are this small are the scalars of an iterative solve (CG's residual norms, step sizes):
+# they stay fp32 too. They cost nothing, and a dot product over a frame (millions) does not fit in fp16.
+SCALAR_ELEMENTS = 64
 
 
 def convert_fp16(src: Path, dst: Path) -> None:
@@ -19,10 +23,62 @@ def convert_fp16(src: Path, dst: Path) -> None:
     float16 = lazy_import("onnxruntime.transformers.float16", "pip install onnxruntime")
     model = onnx.load(str(src))
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(KEEP_FP32_OPS)
-    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
+    half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked,
+                                            node_block_list=scalar_nodes(model))
+    _drop_round_trips(half.graph)
     _topological_sort(half.graph)
     onnx.checker.check_model(half)
     onnx.save(half, str(dst))
+
+
+def scalar_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes all of whose outputs have a known shape of at most SCALAR_ELEMENTS elements."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    sizes = {}
+    for v in [*inferred.graph.value_info, *inferred.graph.output]:
+        dims = v.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            sizes[v.name] = int(np.prod([d.dim_value for d in dims]))
+        elif v.type.tensor_type.HasField("shape") and not dims:
+            sizes[v.name] = 1  # a true scalar
+    return [n.name for n in model.graph.node
+            if n.name and n.output and all(sizes.get(o, SCALAR_ELEMENTS + 1) <= SCALAR_ELEMENTS for o in n.output)]
+
+
+def _drop_round_trips(graph: onnx.GraphProto) -> None:
+    """Remove fp32 -> fp16 -> fp32 Cast pairs. The converter casts every output of a node kept in fp32 to fp16,
+    even when all its consumers cast it straight back; a value too large for fp16 (a CG dot product) would
+    become inf on the way."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    dropped = set()
+    for n in graph.node:
+        if n.op_type != "Cast" or _cast_to(n) != onnx.TensorProto.FLOAT16 or n.output[0] in outputs:
+            continue
+        users = consumers.get(n.output[0], [])
+        if users and all(u.op_type == "Cast" and _cast_to(u) == onnx.TensorProto.FLOAT and u.output[0] not in outputs
+                         for u in users):
+            dropped.add(id(n))
+            for u in users:
+                dropped.add(id(u))
+                rename[u.output[0]] = n.input[0]
+    kept = [n for n in graph.node if id(n) not in dropped]
+    for n in kept:
+        n.input[:] = [rename.get(i, i) for i in n.input]
+    del graph.node[:]
+    graph.node.extend(kept)
+    produced = {o for n in kept for o in n.output}
+    stale = [v for v in graph.value_info if v.name not in produced]
+    for v in stale:
+        graph.value_info.remove(v)
+
+
+def _cast_to(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "to"), -1)
 
 
 def _topological_sort(graph: onnx.GraphProto) -> None:
