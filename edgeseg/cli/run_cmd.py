@@ -24,10 +24,15 @@ from edgeseg.runtime.video_options import VideoOptions
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder made by `edgeseg export`")
     p.add_argument("--profile", default="evs07", help="built-in operating point (edgeseg profiles) or a YAML file (default: %(default)s)")
-    p.add_argument("--source", default="sample://bikes",
+    p.add_argument("--source", action="append", metavar="URI",
                    help="0 | /dev/video0 | csi://0 | rtsp://... | gst://... | video file | image folder | sample://bikes "
-                        "(default: %(default)s)")
-    p.add_argument("--sink", default="null://", help="display://0 | out.mp4 | label folder | null:// (default: %(default)s)")
+                        "(default: sample://bikes). Repeat it for several cameras: they share one engine, frames are "
+                        "taken round-robin and keyframes staggered")
+    p.add_argument("--sink", action="append", metavar="URI",
+                   help="display://0 | out.mp4 | label folder | null:// (default: null://). With several sources: one "
+                        "--sink per source, or one sink that gets a mosaic of all streams")
+    p.add_argument("--no-stagger", action="store_true",
+                   help="several sources: key every stream on the same ticks instead of staggering their keyframes")
     p.add_argument("--mode", choices=["sync", "live"], default=None,
                    help="sync: every frame in order; live: newest frame wins, drops counted (default: live for cameras "
                         "and streams, sync for files and folders)")
@@ -56,6 +61,84 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     video.add_argument("--codec", default="", help="video sink FOURCC, e.g. mp4v, avc1, MJPG (default: by extension)")
 
 
+DEFAULT_SOURCE = "sample://bikes"
+
+
+def stop_on_signals(stop: threading.Event) -> dict:
+    """SIGINT and SIGTERM set ``stop`` (the run ends after the current frame); returns the previous handlers."""
+    return {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def write_stats(path: str | None, stats: dict[str, Any]) -> None:
+    if not path:
+        return
+    from edgeseg.runtime.sinks import SinkError
+    try:
+        atomic_write_text(path, dumps(stats))
+    except OSError as exc:
+        raise SinkError(f"cannot write the stats to {path}: {exc.strerror or exc}") from None
+
+
+def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptions, backend: str, sources: list[str],
+             sinks: list[str]) -> int:
+    """Several sources in one process: shared engines, round-robin ticks, staggered keyframes (runtime.multistream)."""
+    from contextlib import ExitStack
+
+    from edgeseg.runtime.multistream import Stream, run_streams
+    from edgeseg.runtime.pipeline import Pipeline
+    from edgeseg.runtime.sinks import open_sink
+    from edgeseg.runtime.sources import open_source
+
+    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
+    names = None if args.no_legend else bundle.manifest.classes.names
+    with ExitStack() as undo:  # whatever was opened is closed again if a later one fails
+        opened = [open_source(uri, options) for uri in sources]
+        for src in opened:
+            undo.callback(src.close)
+        mode = args.mode or ("live" if any(src.live for src in opened) else "sync")
+        outs = [open_sink(uri, palette, fps=src.fps, options=options, names=names) for uri, src in zip(sinks, opened)]
+        for sink in outs:
+            undo.callback(sink.close)
+        first = Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, engine_cache=args.engine_cache)
+        undo.callback(first.close)
+        pipes = [first] + [Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, engines=first.engines)
+                           for _ in sources[1:]]
+        for pipe in pipes[1:]:
+            undo.callback(pipe.close)
+        undo.pop_all()
+    for pipe in pipes:
+        pipe.stats.warmup = args.warmup
+    mosaic = outs[0] if len(outs) == 1 else None
+    per_stream = [None] * len(sources) if mosaic else outs
+    streams = [Stream(uri, src, pipe, out) for uri, src, pipe, out in zip(sources, opened, pipes, per_stream)]
+    stop = threading.Event()
+    previous = stop_on_signals(stop)
+    try:
+        result = run_streams(streams, mosaic, mode=mode, stagger=not args.no_stagger, max_frames=args.max_frames,
+                             retries=args.retries, stop=stop, warmup_ticks=args.warmup)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for pipe in reversed(pipes):  # the first owns the shared engines: closed last
+            pipe.close()
+    stats = {"profile": op.name, "operating_point": op.label(), "sources": sources, "sinks": sinks, "backend": backend,
+             "mode": mode, "stagger": not args.no_stagger, **result.to_json()}
+    tick = result.tick_ms
+    print(f"{op.name} ({op.label()}) on {len(sources)} sources, {'aligned' if args.no_stagger else 'staggered'} keyframes: "
+          f"{result.ticks} ticks, " + (f"{result.fps:.1f} FPS in all, tick p50 {tick['p50']:.1f} ms p99 {tick['p99']:.1f} ms"
+                                        if result.fps and tick["p50"] is not None else "too short to measure") +
+          f", ended: {result.end}")
+    for s in result.streams:
+        fps = f"{s['fps']:.1f} FPS" if s["fps"] is not None else "FPS not measured"
+        print(f"  {s['source']}: {s['frames']} frames, {fps}, {s['keyframes']} keyframes, dropped {s['dropped']}, "
+              f"ended: {s['end']}" + (f" ({s['error']})" if s["error"] else ""))
+    write_stats(args.stats, stats)
+    for err in result.errors:
+        print(f"edgeseg run: error: {err}", file=sys.stderr)
+    failed = result.end == "sink_failed" or any(s["end"] in ("source_error", "sink_failed") for s in result.streams)
+    return 1 if failed else 0
+
+
 def status_line(stats: Any) -> str:
     fps = stats.fps
     recent = list(itertools.islice(reversed(stats.latencies), 50))
@@ -70,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.runtime.bundle import load_bundle
     from edgeseg.runtime.engine import best_backend
     from edgeseg.runtime.pipeline import Pipeline
-    from edgeseg.runtime.sinks import SinkError, open_sink
+    from edgeseg.runtime.sinks import open_sink
     from edgeseg.runtime.sources import open_source
 
     bundle = load_bundle(args.bundle)
@@ -78,6 +161,14 @@ def run(args: argparse.Namespace) -> int:
     if min(args.width, args.height, args.rate, args.latency) < 0:
         raise UsageError("--width, --height, --rate and --latency must be >= 0")
     options = VideoOptions(width=args.width, height=args.height, rate=args.rate, latency=args.latency, codec=args.codec)
+    sources, sinks = args.source or [DEFAULT_SOURCE], args.sink or ["null://"]
+    if len(sinks) not in (1, len(sources)):
+        raise UsageError(f"{len(sinks)} --sink for {len(sources)} --source: give one sink per source, or one sink "
+                         "(a mosaic of all streams)")
+    backend = args.backend or best_backend()
+    if len(sources) > 1:
+        return run_many(args, bundle, op, options, backend, sources, sinks)
+    args.source, args.sink = sources[0], sinks[0]
     source = open_source(args.source, options)
     mode = args.mode or ("live" if source.live else "sync")
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
@@ -87,7 +178,6 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    backend = args.backend or best_backend()
     try:  # live mode segments keyframes in the background while later frames are propagated
         pipeline = Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, overlap=mode == "live",
                             engine_cache=args.engine_cache)
@@ -97,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     pipeline.stats.warmup = args.warmup
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = stop_on_signals(stop)
     last = [0.0]
 
     def on_frame(out: Any, stats: Any) -> None:
@@ -123,11 +213,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{op.name} ({op.label()}) on {args.source}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
           f"{speed}, dropped {stats['dropped']}, ended: {result.end}" + (f" ({result.error})" if result.error else ""))
     print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))
-    if args.stats:
-        try:
-            atomic_write_text(args.stats, dumps(stats))
-        except OSError as exc:
-            raise SinkError(f"cannot write the stats to {args.stats}: {exc.strerror or exc}") from None
+    write_stats(args.stats, stats)
     if result.end == "sink_failed":
         print(f"edgeseg run: error: {result.error}", file=sys.stderr)
     return 1 if result.end in ("source_error", "sink_failed") else 0

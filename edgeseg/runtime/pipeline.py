@@ -87,15 +87,18 @@ class Pipeline:
 
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
                  flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None,
-                 overlap: bool = False, engine_cache: str | None = None):
+                 overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None):
         missing = [k for k in required_graphs(op) if k not in bundle.graphs]
         if missing:
             raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
                              f"{bundle.root} lacks; re-export with those heads or pick another profile")
         self.op, self.bundle = op, bundle
         self.stats = stats or Stats()
-        self.engines: dict[str, Engine] = {k: open_engine(bundle, k, backend, engine_threads, engine_cache)
-                                             for k in required_graphs(op)}
+        # engines given by the caller are shared (several streams, one engine) and stay open when this closes
+        shared = engines or {}
+        self._owned = {k: open_engine(bundle, k, backend, engine_threads, engine_cache)
+                       for k in required_graphs(op) if k not in shared}
+        self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in required_graphs(op)}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
         self.net_size = tuple(bundle.manifest.input.size)
@@ -124,7 +127,7 @@ class Pipeline:
         self._pool.shutdown(wait=True)
         if self._accel is not None:
             self._accel.shutdown(wait=True)
-        for engine in self.engines.values():
+        for engine in self._owned.values():
             close_engine(engine)
 
     def __enter__(self) -> Pipeline:
@@ -161,13 +164,26 @@ class Pipeline:
             return s.since_key + 1 >= a.max_interval or s.inconsistency > a.max_inconsistency
         return s.since_key + 1 >= self.op.keyframe_interval
 
-    def process(self, rgb: np.ndarray, arrival: float | None = None) -> FrameOutput:
-        """Segment or propagate one frame. ``arrival`` (perf_counter time the frame was read) sets its latency."""
+    def can_defer(self, rgb: np.ndarray) -> bool:
+        """Whether a due keyframe may be put off by a frame (propagated instead): never the first frame, a size
+        change, or a fusion point (its head needs every frame segmented)."""
+        s = self.state
+        return s is not None and s.shape == rgb.shape and self.fusion is None and not self.overlap
+
+    def shift_phase(self, frames: int) -> None:
+        """Bring the next keyframe ``frames`` frames earlier (staggering streams that share an engine)."""
+        if self.state is not None:
+            period = self.op.adaptive.max_interval if self.op.adaptive else self.op.keyframe_interval
+            self.state.since_key = min(self.state.since_key + frames, max(0, period - 1))
+
+    def process(self, rgb: np.ndarray, arrival: float | None = None, defer_key: bool = False) -> FrameOutput:
+        """Segment or propagate one frame. ``arrival`` (perf_counter time the frame was read) sets its latency.
+        ``defer_key``: propagate even if a keyframe is due, where ``can_defer`` allows it."""
         start = time.perf_counter() if arrival is None else arrival
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise UsageError(f"frames must be HxWx3 uint8 RGB, got {rgb.dtype} {rgb.shape}")
         op, prev = self.op, self.state
-        key = self.is_keyframe(rgb)
+        key = self.is_keyframe(rgb) and not (defer_key and self.can_defer(rgb))
         if prev is not None and prev.shape != rgb.shape:
             self.reset()
             prev = None

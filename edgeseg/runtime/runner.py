@@ -31,7 +31,7 @@ class RunResult:
     outputs: list[Any] = field(default_factory=list)
 
 
-def _read_with_retries(source: Source, retries: int, stop: threading.Event) -> Read:
+def read_with_retries(source: Source, retries: int, stop: threading.Event) -> Read:
     attempt = 0
     while True:
         r = source.read()
@@ -45,7 +45,7 @@ def _read_with_retries(source: Source, retries: int, stop: threading.Event) -> R
             source.reopen()
 
 
-def _end_of(r: Read) -> tuple[str, str]:
+def end_of(r: Read) -> tuple[str, str]:
     """(end, error) of the run for a read that returned no frame."""
     if r.status is Status.ERROR:
         return "source_error", r.reason
@@ -99,10 +99,10 @@ def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
             result.end = "max_frames"
             return
         t = time.perf_counter()
-        r = _read_with_retries(source, retries, stop)
+        r = read_with_retries(source, retries, stop)
         decode = time.perf_counter() - t
         if r.status is not Status.FRAME:
-            result.end, result.error = _end_of(r)
+            result.end, result.error = end_of(r)
             return
         stats.read += 1
         stats.add_stage("decode", decode)
@@ -110,56 +110,73 @@ def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
     result.end = "stopped"
 
 
-def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | None, retries: int,
-              stop: threading.Event, on_frame: Callable | None, result: RunResult, keep: bool) -> None:
-    stats = pipeline.stats
-    slot: list[tuple[Read, float, float]] = []  # newest (read, arrival, decode seconds)
-    cond = threading.Condition()
-    done: list[Read] = []
+class LatestFrame:
+    """A reader thread that keeps only the newest frame of a source (live mode): a frame replaced before it was
+    taken is counted as dropped in ``stats``, so processed + dropped = read."""
 
-    def reader() -> None:
-        while not stop.is_set():
+    def __init__(self, source: Source, stats: Any, retries: int, stop: threading.Event):
+        self.source, self.stats, self.retries, self.stop = source, stats, retries, stop
+        self._slot: list[tuple[Read, float, float]] = []  # newest (read, arrival, decode seconds)
+        self._done: list[Read] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, name="edgeseg-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        source = self.source
+        while not self.stop.is_set():
             t = time.perf_counter()
-            r = _read_with_retries(source, retries, stop)
-            if r.status is not Status.FRAME:
-                with cond:
-                    done.append(r)
-                    cond.notify()
-                return
-            with cond:
-                stats.read += 1
-                if slot:
-                    stats.dropped += 1  # replaced before the pipeline took it
-                    slot.clear()
-                slot.append((r, t, time.perf_counter() - t))
-                cond.notify()
+            r = read_with_retries(source, self.retries, self.stop)
+            with self._cond:
+                if r.status is not Status.FRAME:
+                    self._done.append(r)
+                    self._cond.notify()
+                    return
+                self.stats.read += 1
+                if self._slot:
+                    self.stats.dropped += 1  # replaced before the pipeline took it
+                    self._slot.clear()
+                self._slot.append((r, t, time.perf_counter() - t))
+                self._cond.notify()
             if source.fps and not source.live:  # a file played "live" is paced at its own rate
                 time.sleep(max(0.0, 1.0 / source.fps - (time.perf_counter() - t)))
 
-    thread = threading.Thread(target=reader, name="edgeseg-reader", daemon=True)
-    thread.start()
+    def take(self, wait: float = 0.1) -> tuple[Read, float, float] | Read | None:
+        """The newest (read, arrival, decode seconds); the ending Read once the source ended; None if nothing came."""
+        with self._cond:
+            if not self._slot and not self._done:
+                self._cond.wait(wait)
+            if self._slot:
+                return self._slot.pop()
+            return self._done[0] if self._done else None
+
+    def close(self) -> None:
+        """Stop reading; a frame read but never taken counts as dropped."""
+        self.stop.set()
+        self._thread.join(timeout=5)
+        with self._cond:
+            self.stats.dropped += len(self._slot)
+            self._slot.clear()
+
+
+def _run_live(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | None, retries: int,
+              stop: threading.Event, on_frame: Callable | None, result: RunResult, keep: bool) -> None:
+    stats = pipeline.stats
+    latest = LatestFrame(source, stats, retries, stop)
     try:
         while not stop.is_set():
             if max_frames is not None and stats.frames >= max_frames:
                 result.end = "max_frames"
                 return
-            with cond:
-                while not slot and not done and not stop.is_set():
-                    cond.wait(0.1)
-                if slot:
-                    read, arrival, decode = slot.pop()
-                elif done:
-                    result.end, result.error = _end_of(done[0])
-                    return
-                else:
-                    break
+            item = latest.take()
+            if item is None:
+                continue
+            if isinstance(item, Read):
+                result.end, result.error = end_of(item)
+                return
+            read, arrival, decode = item
             stats.add_stage("decode", decode)
             _deliver(pipeline, sink, read, arrival, on_frame, result, keep)
         result.end = "stopped"
     finally:
-        stop.set()
-        thread.join(timeout=5)
-        with cond:
-            if slot:  # read but never processed: counted as dropped so processed + dropped = read
-                stats.dropped += len(slot)
-                slot.clear()
+        latest.close()
