@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.pipeline import FrameOutput, Pipeline
 from edgeseg.runtime.runner import LatestFrame, end_of, read_with_retries
 from edgeseg.runtime.sinks import Sink, SinkError
 from edgeseg.runtime.sources import Read, Source, Status
@@ -85,7 +85,7 @@ def mosaic(tiles: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
 
 def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: str = "sync", stagger: bool = True,
                 max_frames: int | None = None, retries: int = 5, stop: threading.Event | None = None,
-                warmup_ticks: int = 3, on_tick: Callable[[int], None] | None = None) -> MultiResult:
+                warmup_ticks: int = 3, on_tick: Callable[[int, dict[str, FrameOutput]], None] | None = None) -> MultiResult:
     """Round-robin ticks until every stream ended, ``max_frames`` ticks, or ``stop``; sinks are always closed.
 
     A stream whose source ends or fails ends alone (its reason in its summary); the others go on.
@@ -115,9 +115,10 @@ def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: st
             if not active:
                 continue
             deferred = _deferred(active, frames, budget)
+            outputs: dict[str, FrameOutput] = {}
             for s in active:
                 read, arrival = frames[id(s)]
-                out = s.pipeline.process(read.frame, arrival, defer_key=id(s) in deferred)
+                out = outputs[s.name] = s.pipeline.process(read.frame, arrival, defer_key=id(s) in deferred)
                 s.waited = s.waited + 1 if id(s) in deferred else 0
                 if stagger and tick == 0 and out.keyframe:  # phases: stream i keys (i * S) // N frames early
                     s.pipeline.shift_phase((streams.index(s) * period) // len(streams))
@@ -132,7 +133,7 @@ def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: st
             elif tick == warmup_ticks:
                 start = time.perf_counter()
             if on_tick is not None:
-                on_tick(tick)
+                on_tick(tick - 1, outputs)
     finally:
         stop.set()
         for s in streams:
