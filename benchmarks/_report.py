@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -10,6 +11,15 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DATA = Path(os.environ.get("EDGESEG_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 if DATA.is_dir():
     os.environ.setdefault("EDGESEG_DATA", str(DATA))
+
+
+def ensure_bundle(path: Path) -> Path:
+    """The default model's fp32 bundle at ``path``, exported there when missing."""
+    if (path / "manifest.json").is_file():
+        return path
+    from edgeseg.export.bundle import ExportOptions, export_bundle
+    print(f"exporting the default model to {path} ...", file=sys.stderr)
+    return export_bundle(ExportOptions(model="default", out=str(path)))
 
 
 def publish(lines: list[str], name: str) -> Path:

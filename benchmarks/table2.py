@@ -15,13 +15,13 @@ import json
 import sys
 from pathlib import Path
 
-from _report import DATA, RESULTS_DIR, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, RESULTS_DIR, ensure_bundle, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import machine_info, markdown, plot
 from edgeseg.bench.sweep import SweepOptions, sweep
 from edgeseg.profiles.schema import builtin_names, load_profile
-from edgeseg.runtime.bundle import MANIFEST, load_bundle
+from edgeseg.runtime.bundle import load_bundle
 
 VAL = DATA / "camvid"
 # EVS Table 2 (Cityscapes, GPU + CPU): mIoU and FPS of each point, for reference next to ours.
@@ -52,14 +52,6 @@ def bar_checks(rows: list[dict]) -> list[tuple[str, bool, str]]:
               ("gcrf >= evs01", m("gcrf") >= m("evs01"), f"{m('gcrf'):.2f} vs {m('evs01'):.2f}"),
               ("evs14 speedup >= 6x", (by.get("evs14", {}).get("speedup") or 0) >= 6, f"{by.get('evs14', {}).get('speedup')}x")]
     return checks
-
-
-def ensure_bundle(path: Path) -> Path:
-    if (path / MANIFEST).is_file():
-        return path
-    from edgeseg.export.bundle import ExportOptions, export_bundle
-    print(f"exporting the default model to {path} ...", file=sys.stderr)
-    return export_bundle(ExportOptions(model="default", out=str(path)))
 
 
 def main() -> int:
