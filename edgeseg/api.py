@@ -79,11 +79,10 @@ class Segmenter:
     def set_profile(self, profile: str | Path | OperatingPoint) -> None:
         """Switch the operating point between frames; the next frame is a keyframe. Statistics carry on."""
         op = profile if isinstance(profile, OperatingPoint) else load_profile(profile)
-        new = Pipeline(self.bundle, op, backend=self.backend, stats=self._stats, flow_threads=self.flow_threads)
-        old, self._pipeline = self._pipeline, new
-        if old is not None:
-            new.index = old.index  # frames stay numbered in order across the switch
-            old.close()
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.bundle, op, backend=self.backend, stats=self._stats, flow_threads=self.flow_threads)
+        else:
+            self._pipeline.switch(op)
 
     def __call__(self, frame_rgb: np.ndarray, name: str = "") -> Result:
         """Segment (or propagate onto) one HxWx3 uint8 RGB frame; frames must come in order."""

@@ -84,7 +84,8 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     """Several sources in one process: shared engines, round-robin ticks, staggered keyframes (runtime.multistream)."""
     from contextlib import ExitStack
 
-    from edgeseg.runtime.multistream import Stream, run_streams
+    from edgeseg.profiles.schema import load_profile
+    from edgeseg.runtime.multistream import Stream, run_streams, switch_all
     from edgeseg.runtime.pipeline import Pipeline
     from edgeseg.runtime.sinks import open_sink
     from edgeseg.runtime.sources import open_source
@@ -113,9 +114,15 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     streams = [Stream(uri, src, pipe, out) for uri, src, pipe, out in zip(sources, opened, pipes, per_stream)]
     stop = threading.Event()
     previous = stop_on_signals(stop)
+    view = live_view(outs, lambda: {"streams": [s.summary() for s in streams]}, lambda: streams[0].pipeline.op.name)
+
+    def on_tick(tick: int, outputs: dict) -> None:
+        if view is not None and (name := view.take_request()):
+            switch_all(streams, load_profile(name))
+
     try:
         result = run_streams(streams, mosaic, mode=mode, stagger=not args.no_stagger, max_frames=args.max_frames,
-                             retries=args.retries, stop=stop, warmup_ticks=args.warmup)
+                             retries=args.retries, stop=stop, warmup_ticks=args.warmup, on_tick=on_tick)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -137,6 +144,18 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
         print(f"edgeseg run: error: {err}", file=sys.stderr)
     failed = result.end == "sink_failed" or any(s["end"] in ("source_error", "sink_failed") for s in result.streams)
     return 1 if failed else 0
+
+
+def live_view(sinks: list[Any], stats: Any, current: Any) -> Any:
+    """The live page of an http:// sink among ``sinks``, told where the run's figures are (None without one)."""
+    from edgeseg.profiles.schema import builtin_names
+    from edgeseg.runtime.http_view import HttpSink
+    sink = next((s for s in sinks if isinstance(s, HttpSink)), None)
+    if sink is None:
+        return None
+    sink.view.stats, sink.view.current, sink.view.profiles = stats, current, builtin_names()
+    print(f"edgeseg: live view on {sink.url}", file=sys.stderr)
+    return sink.view
 
 
 def status_line(stats: Any) -> str:
@@ -189,8 +208,11 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = stop_on_signals(stop)
     last = [0.0]
+    view = live_view([sink], lambda: {"source": args.source, **pipeline.stats.to_json()}, lambda: pipeline.op.name)
 
     def on_frame(out: Any, stats: Any) -> None:
+        if view is not None and (name := view.take_request()):
+            pipeline.switch(load_profile(name))  # asked for on the live page: the next frame is a keyframe
         now = time.perf_counter()
         if not args.quiet and sys.stderr.isatty() and now - last[0] > 0.5:
             last[0] = now

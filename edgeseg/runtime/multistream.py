@@ -44,7 +44,16 @@ class Stream:
         s = self.pipeline.stats.to_json()
         return {"source": self.name, "frames": s["frames"], "fps": s["fps"], "fps_note": s["fps_note"],
                 "latency_ms": {"p50": s["latency_ms"]["p50"], "p99": s["latency_ms"]["p99"]}, "keyframes": s["keyframes"],
-                "dropped": s["dropped"], "read": s["read"], "end": self.end or "stopped", "error": self.error or None}
+                "stage_ms": s["stage_ms"], "dropped": s["dropped"], "read": s["read"], "end": self.end or "running",
+                "error": self.error or None}
+
+
+def switch_all(streams: list[Stream], op: Any) -> None:
+    """Every stream to ``op`` (their next frames are keyframes); the first stream's engines stay the shared ones."""
+    first = streams[0].pipeline
+    first.switch(op)
+    for s in streams[1:]:
+        s.pipeline.switch(op, engines=first.engines)
 
 
 @dataclass
@@ -137,6 +146,7 @@ def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: st
     finally:
         stop.set()
         for s in streams:
+            s.end = s.end or end
             if s.reader is not None:
                 s.reader.close()
             _close(s, errors)

@@ -88,30 +88,45 @@ class Pipeline:
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
                  flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None,
                  overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None):
-        missing = [k for k in required_graphs(op) if k not in bundle.graphs]
-        if missing:
-            raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
-                             f"{bundle.root} lacks; re-export with those heads or pick another profile")
-        self.op, self.bundle = op, bundle
+        self.bundle = bundle
         self.stats = stats or Stats()
+        self._open_args = (backend, engine_threads, engine_cache)
         # engines given by the caller are shared (several streams, one engine) and stay open when this closes
-        shared = engines or {}
-        self._owned = {k: open_engine(bundle, k, backend, engine_threads, engine_cache)
-                       for k in required_graphs(op) if k not in shared}
-        self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in required_graphs(op)}
-        self.backbone = self.engines[graph_key("backbone", op.downscale)]
-        self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
+        self._shared = engines or {}
+        self._owned: dict[str, Engine] = {}
         self.net_size = tuple(bundle.manifest.input.size)
-        self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
         self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
         self.kernel_threads = kernel_threads
-        self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, flow_threads), thread_name_prefix="edgeseg-flow")
+        self._want_overlap = overlap
+        self._accel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeseg-keyframe") if overlap else None
+        self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
+        self.switch(op)
+
+    def switch(self, op: OperatingPoint, engines: dict[str, Engine] | None = None) -> None:
+        """Run under ``op`` from the next frame on (a keyframe): engines it needs are opened, ones it no longer
+        needs closed; statistics and frame numbers carry on. ``engines``: new shared engines (several streams)."""
+        if engines is not None:
+            self._shared = engines
+        missing = [k for k in required_graphs(op) if k not in self.bundle.graphs]
+        if missing:
+            raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
+                             f"{self.bundle.root} lacks; re-export with those heads or pick another profile")
+        needed = required_graphs(op)
+        for k in [k for k in self._owned if k not in needed]:
+            close_engine(self._owned.pop(k))
+        for k in needed:
+            if k not in self._shared and k not in self._owned:
+                self._owned[k] = open_engine(self.bundle, k, *self._open_args)
+        self.op = op
+        self.engines: dict[str, Engine] = {k: self._shared.get(k) or self._owned[k] for k in needed}
+        self.backbone = self.engines[graph_key("backbone", op.downscale)]
+        self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
+        self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
+        self._local = threading.local()  # flow estimators are made per thread with the point's parameters
         # Overlap needs something to propagate with while the keyframe runs: warp on, no fusion (fusions
         # need the backbone's output on the frame itself).
-        self.overlap = overlap and op.warp and op.fusion == "none"
-        self._accel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeseg-keyframe") if self.overlap else None
-        self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
+        self.overlap = self._want_overlap and op.warp and op.fusion == "none"
         self.reset()
 
     # --- state ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Output sinks from DESIGN.md's URIs: ``display://0``, ``file://out.mp4`` (or a path with a video extension),
-a folder (one label PNG per frame: class ids, not colours), ``null://``. Video settings (rate, codec, size)
+a folder (one label PNG per frame: class ids, not colours), ``http://127.0.0.1:8090`` (a live view in the
+browser, ``edgeseg.runtime.http_view``), ``null://``. Video settings (rate, codec, size)
 come from ``edgeseg.runtime.video_options`` (flags, or ``file://out.mp4?rate=25&codec=avc1``).
 
 Video files are written to a temporary name, checked when closed (it opens and holds every frame) and only
@@ -192,6 +193,9 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
     text, opts = split_uri(uri or "null://", options or VideoOptions())
     if text.startswith("null://"):
         return NullSink()
+    if text.startswith("http://"):
+        from edgeseg.runtime.http_view import HttpSink
+        return HttpSink(text, palette, names)
     if text.startswith("display://"):
         return DisplaySink(palette, opts.display, names)
     path = Path(text.removeprefix("file://"))
