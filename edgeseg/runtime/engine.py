@@ -53,16 +53,12 @@ def _tensorrt_usable() -> bool:
 def cuda_device_count() -> int:
     """NVIDIA GPUs the CUDA driver reports, asked through libcuda with ctypes (no torch, no cuda-python);
     0 where there is no driver or no GPU."""
-    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        count = ctypes.c_int(0)
-        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
-            return 0
-        return count.value
-    return 0
+    from edgeseg.runtime.backends.tensorrt_env import libcuda
+    lib = libcuda()
+    count = ctypes.c_int(0)
+    if lib is None or lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
 
 def _torch_build_has_cuda() -> bool:

@@ -71,18 +71,23 @@ def check_cuda(result: Any) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def driver_cuda_version() -> str | None:
-    """The newest CUDA version the installed driver supports (e.g. "12.4"), read through libcuda; None without one."""
+def libcuda() -> ctypes.CDLL | None:
+    """The CUDA driver library (no torch, no cuda-python needed), or None where there is no NVIDIA driver."""
     for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
         try:
-            lib = ctypes.CDLL(name)
+            return ctypes.CDLL(name)
         except OSError:
             continue
-        version = ctypes.c_int(0)
-        if lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
-            return None
-        return f"{version.value // 1000}.{version.value % 1000 // 10}"
     return None
+
+
+def driver_cuda_version() -> str | None:
+    """The newest CUDA version the installed driver supports (e.g. "12.4"); None without a driver."""
+    lib = libcuda()
+    version = ctypes.c_int(0)
+    if lib is None or lib.cuDriverGetVersion(ctypes.byref(version)) != 0:
+        return None
+    return f"{version.value // 1000}.{version.value % 1000 // 10}"
 
 
 def package_version(dist: str) -> str | None:
