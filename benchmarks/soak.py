@@ -10,18 +10,23 @@ never runs out); the runner's reader thread, drop counting, pipeline threads and
 are the real ones.
 
     python benchmarks/soak.py [--bundle runs/precisions/fp32] [--frames 20000] [--profile evs07] [--rate 120]
+                              [--load N] [--json FILE] [--tracemalloc] [--name soak.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
 
@@ -32,6 +37,7 @@ from edgeseg.runtime.bundle import load_bundle
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.sinks import NullSink
 from edgeseg.runtime.sources import Read, Source, Status, sample_path
+from edgeseg.runtime.stats import rss_mb
 
 SHARED = DATA
 
@@ -53,14 +59,27 @@ class LoopSource(Source):
         return Read(Status.FRAME, frame, name=f"{self.i:06d}")
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def counts() -> tuple[int, int, int]:
     """(OS threads, Python threads, open file descriptors)."""
     return len(os.listdir("/proc/self/task")), threading.active_count(), len(os.listdir("/proc/self/fd"))
+
+
+def busy(until: float) -> None:
+    """A CPU-bound loop until ``until`` (time.time()): one busy core beside the soak."""
+    x = 0
+    while time.time() < until:
+        for _ in range(100_000):
+            x += 1
+
+
+def slope_per_10k(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of (frame, MB) points, in MB per 10,000 frames."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mx, my = sum(p[0] for p in points) / n, sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    return 10_000 * sum((p[0] - mx) * (p[1] - my) for p in points) / sxx if sxx else 0.0
 
 
 def clip_frames(limit: int):
@@ -81,55 +100,94 @@ def main() -> int:
     ap.add_argument("--profile", default="evs07")
     ap.add_argument("--rate", type=float, default=120.0, help="source frame rate (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=1000, help="frames before the baseline is taken (default: %(default)s)")
+    ap.add_argument("--load", type=int, default=0, help="busy CPU processes beside the soak, for its whole duration (default: 0)")
+    ap.add_argument("--json", help="also write the figures and samples as JSON here")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="trace Python allocations and print where they grew between warm-up and the end (slower)")
+    ap.add_argument("--name", default="soak.md", help="result file under benchmarks/results (default: %(default)s)")
     args = ap.parse_args()
     name, frames = clip_frames(120)
     bundle, op = load_bundle(args.bundle), load_profile(args.profile)
     samples: list[tuple[int, float, int, int, int]] = []
-    base: dict[str, float] = {}
+    base: dict[str, Any] = {}
+    if args.tracemalloc:
+        tracemalloc.start(10)
 
     def on_frame(out, stats) -> None:
         n = stats.frames
         if n == args.warmup:
             base["rss"], (base["os_threads"], base["threads"], base["fds"]) = rss_mb(), counts()
+            if args.tracemalloc:
+                base["snapshot"] = tracemalloc.take_snapshot()
         if n % 500 == 0:
             samples.append((n, rss_mb(), *counts()))
             print(f"frame {n:6d}  rss {samples[-1][1]:7.1f} MB  threads {samples[-1][2]} (python {samples[-1][3]})  "
                   f"fds {samples[-1][4]}  dropped {stats.dropped}", file=sys.stderr)
 
-    start_threads = threading.active_count()
+    start_threads, start_fds = threading.active_count(), counts()[2]
+    # the busy processes are started before the soak and stopped with it (bounded: they end by themselves too)
+    loaders = [multiprocessing.get_context("spawn").Process(target=busy, args=(time.time() + 24 * 3600,), daemon=True) for _ in range(args.load)]
+    for proc in loaders:
+        proc.start()
     t = time.perf_counter()
-    with Pipeline(bundle, op, overlap=True) as pipe:
-        result = runner.run(pipe, LoopSource(frames, args.rate), NullSink(), mode="live", max_frames=args.frames,
-                            on_frame=on_frame)
+    try:
+        with Pipeline(bundle, op, overlap=True) as pipe:
+            result = runner.run(pipe, LoopSource(frames, args.rate), NullSink(), mode="live", max_frames=args.frames,
+                                on_frame=on_frame)
+    finally:
+        for proc in loaders:
+            proc.terminate()
+            proc.join()
     wall = time.perf_counter() - t
+    if args.tracemalloc:
+        growth_lines = tracemalloc.take_snapshot().compare_to(base["snapshot"], "lineno")[:8]
+        print("Python allocations that grew most between warm-up and the end:", *growth_lines, sep="\n  ", file=sys.stderr)
     s = result.stats
     after = [x for x in samples if x[0] >= args.warmup]
     # RSS swings by a few MB with the flows held while a keyframe runs in the background, so growth compares
-    # the median of the first and of the last quarter of the samples, and the end and peak are shown too
+    # the median of the first and of the last quarter of the samples; the slope over the last half shows a trend
     quarter = max(1, len(after) // 4)
     first, last = statistics.median(x[1] for x in after[:quarter]), statistics.median(x[1] for x in after[-quarter:])
-    growth = last - first
-    peak = max(x[1] for x in after) - first
-    lines = [f"# Soak: {s['frames']} frames, live mode, {op.name} ({op.label()}), source {name} looped at {args.rate:g} FPS",
+    growth, peak = last - first, max(x[1] for x in after) - first
+    slope = slope_per_10k([(x[0], x[1]) for x in after[len(after) // 2:]])
+    threads_const = all(x[3] == base["threads"] for x in after)
+    fds_const = all(x[4] == base["fds"] for x in after)
+    balanced = s["frames"] + s["dropped"] == s["read"]
+    ok = growth <= 5 and abs(slope) <= 1.0 and threads_const and fds_const and balanced
+    figures = {"frames": s["frames"], "read": s["read"], "dropped": s["dropped"], "load": args.load, "profile": op.name,
+               "rate": args.rate, "wall_s": round(wall, 1), "warmup_frames": args.warmup,
+               "rss_mb": [{"frame": n, "rss": r} for n, r, *_ in samples],
+               "rss_growth_mb": round(growth, 2), "rss_peak_growth_mb": round(peak, 2),
+               "rss_slope_last_half_mb_per_10k": round(slope, 2),
+               "python_threads_start": base["threads"], "python_threads_end": after[-1][3],
+               "os_threads_min": min(x[2] for x in after), "os_threads_max": max(x[2] for x in after),
+               "fds_start": base["fds"], "fds_end": after[-1][4], "fds_before_run": start_fds,
+               "processed_plus_dropped_equals_read": balanced, "fps": s["fps"], "latency_ms": s["latency_ms"],
+               "passed": ok}
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    lines = [f"# Soak: {s['frames']} frames, live mode, {op.name} ({op.label()}), source {Path(name).name} looped at "
+             f"{args.rate:g} FPS, {args.load} busy process(es) beside it",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; bundle {args.bundle}; "
              f"{wall:.0f} s wall.", "",
              "| figure | value | target |", "|---|---:|---|",
              f"| RSS after {args.warmup} warm-up frames / at the end | {base['rss']:.1f} / {after[-1][1]:.1f} MB | |",
              f"| RSS median of the first / last quarter of samples | {first:.1f} / {last:.1f} MB | |",
              f"| RSS growth after warm-up (last - first quarter; peak - first) | {growth:+.2f} MB; {peak:+.2f} MB | <= 5 MB |",
-             f"| Python threads after warm-up / at the end | {base['threads']:.0f} / {after[-1][3]} | constant |",
+             f"| RSS trend over the last half (least-squares slope) | {slope:+.2f} MB per 10,000 frames | about 0 (|x| <= 1) |",
+             f"| Python threads after warm-up / at the end | {base['threads']:.0f} / {after[-1][3]} | constant: "
+             f"{'yes' if threads_const else 'NO'} |",
              f"| OS threads over the samples (min-max) | {min(x[2] for x in after)}-{max(x[2] for x in after)} | "
              "Python threads + transient kernel bands |",
              f"| open file descriptors after warm-up / at the end (max) | {base['fds']:.0f} / {after[-1][4]} "
-             f"({max(x[4] for x in after)}) | constant |",
+             f"({max(x[4] for x in after)}) | constant: {'yes' if fds_const else 'NO'} |",
              f"| frames read / processed / dropped | {s['read']} / {s['frames']} / {s['dropped']} | processed + dropped = read: "
-             f"{'yes' if s['frames'] + s['dropped'] == s['read'] else 'NO'} |",
+             f"{'yes' if balanced else 'NO'} |",
              f"| FPS / latency p50 / p99 | {s['fps']:.1f} / {s['latency_ms']['p50']:.1f} ms / {s['latency_ms']['p99']:.1f} ms | |",
              f"| Python threads before / after the run | {start_threads} / {threading.active_count()} | equal |", "",
+             f"Result: {'PASS' if ok else 'FAIL'}.", "",
              "RSS / OS threads / fds every 500 frames: " + ", ".join(f"{n}: {r:.1f} MB/{th}/{fd}" for n, r, th, _, fd in samples)]
-    publish(lines, "soak.md")
-    ok = (growth <= 5 and all(x[3] == base["threads"] and x[4] == base["fds"] for x in after)
-          and s["frames"] + s["dropped"] == s["read"])
+    publish(lines, args.name)
     return 0 if ok else 1
 
 

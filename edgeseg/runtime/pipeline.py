@@ -82,6 +82,21 @@ def required_graphs(op: OperatingPoint) -> list[str]:
     return keys
 
 
+def started_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose ``workers`` threads exist from the start.
+
+    ThreadPoolExecutor starts a thread when a job is submitted before an idle one has signalled it is free,
+    a race that a busy machine makes likelier: runs then grew a thread hours in. Each worker here takes a
+    job that waits until all have one, so all are started now and the count stays constant.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+    everyone = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        pool.submit(everyone.wait)
+    everyone.wait()
+    return pool
+
+
 class Pipeline:
     """Process frames in order under one operating point; ``process(rgb) -> FrameOutput``."""
 
@@ -97,9 +112,9 @@ class Pipeline:
         self.net_size = tuple(bundle.manifest.input.size)
         self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
         self.kernel_threads = kernel_threads
-        self._pool = ThreadPoolExecutor(max_workers=max(1, flow_threads), thread_name_prefix="edgeseg-flow")
+        self._pool = started_pool(max(1, flow_threads), "edgeseg-flow")
         self._want_overlap = overlap
-        self._accel = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgeseg-keyframe") if overlap else None
+        self._accel = started_pool(1, "edgeseg-keyframe") if overlap else None
         self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
         self.switch(op)
 

@@ -21,6 +21,7 @@ from typing import Any
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.sinks import Sink, SinkError
 from edgeseg.runtime.sources import CaptureSource, Read, Source, Status, wait_backoff
+from edgeseg.runtime.stats import rss_mb
 
 
 @dataclass
@@ -59,6 +60,7 @@ def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_
     stop = stop or threading.Event()
     stats = pipeline.stats
     stats.begin()
+    rss_start = rss_mb()
     result = RunResult(stats={}, end="end_of_stream")
     try:
         if mode == "live":
@@ -75,7 +77,8 @@ def run(pipeline: Pipeline, source: Source, sink: Sink, mode: str = "sync", max_
                 result.end, result.error = "sink_failed", str(exc)
         finally:
             source.close()
-    result.stats = {**stats.to_json(), "mode": mode, "end": result.end, "error": result.error or None}
+    result.stats = {**stats.to_json(), "mode": mode, "end": result.end, "error": result.error or None,
+                    "rss_mb": {"start": rss_start, "end": rss_mb()}}
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -13,6 +14,15 @@ import numpy as np
 
 STAGES = ("decode", "flow", "warp", "segment", "refine", "fuse", "render")
 LATENCY_WINDOW = 10_000  # latency percentiles cover the most recent frames: memory stays flat on endless runs
+
+
+def rss_mb() -> float | None:
+    """Resident memory of this process in MB (Linux /proc; None where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Stats:

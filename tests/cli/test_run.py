@@ -71,3 +71,24 @@ def test_truncated_video_reports_the_frames_before_the_damage(tiny_set, clip, tm
     assert 0 < stats["frames"] < 20
     assert stats["end"] in ("source_error", "end_of_stream")
     assert "Traceback" not in r.stderr
+
+
+def test_stats_carry_the_memory_at_the_start_and_the_end(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    r = run_cli("run", "--bundle", str(bundle), "--source", str(root / "frames"), "--stats", str(tmp_path / "s.json"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    rss = json.loads((tmp_path / "s.json").read_text())["rss_mb"]
+    assert 10 < rss["start"] <= rss["end"] + 50 and rss["end"] > 10  # MB of a Python process with ONNX Runtime loaded
+
+
+def test_worker_threads_exist_from_the_start():
+    import threading
+
+    from edgeseg.runtime.pipeline import started_pool
+    before = threading.active_count()
+    pool = started_pool(3, "t")
+    assert threading.active_count() == before + 3
+    for _ in range(50):  # jobs submitted back to back never start another thread
+        pool.submit(lambda: None).result()
+    assert threading.active_count() == before + 3
+    pool.shutdown()
