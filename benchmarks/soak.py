@@ -72,14 +72,18 @@ def busy(until: float) -> None:
             x += 1
 
 
-def slope_per_10k(points: list[tuple[int, float]]) -> float:
-    """Least-squares slope of (frame, MB) points, in MB per 10,000 frames."""
+def slope_per_10k(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares slope of (frame, MB) points and its standard error, both in MB per 10,000 frames."""
     n = len(points)
-    if n < 2:
-        return 0.0
+    if n < 3:
+        return 0.0, float("inf")
     mx, my = sum(p[0] for p in points) / n, sum(p[1] for p in points) / n
     sxx = sum((p[0] - mx) ** 2 for p in points)
-    return 10_000 * sum((p[0] - mx) * (p[1] - my) for p in points) / sxx if sxx else 0.0
+    if not sxx:
+        return 0.0, float("inf")
+    slope = sum((p[0] - mx) * (p[1] - my) for p in points) / sxx
+    residual = sum((p[1] - my - slope * (p[0] - mx)) ** 2 for p in points) / (n - 2)
+    return 10_000 * slope, 10_000 * (residual / sxx) ** 0.5
 
 
 def clip_frames(limit: int):
@@ -149,16 +153,20 @@ def main() -> int:
     quarter = max(1, len(after) // 4)
     first, last = statistics.median(x[1] for x in after[:quarter]), statistics.median(x[1] for x in after[-quarter:])
     growth, peak = last - first, max(x[1] for x in after) - first
-    slope = slope_per_10k([(x[0], x[1]) for x in after[len(after) // 2:]])
+    slope, se = slope_per_10k([(x[0], x[1]) for x in after[len(after) // 2:]])
+    # flat: no upward trend above 1 MB per 10,000 frames that the samples' noise (RSS swings by several MB)
+    # can tell apart from none, i.e. slope - 2 standard errors <= 1
+    flat = slope - 2 * se <= 1.0
     threads_const = all(x[3] == base["threads"] for x in after)
     fds_const = all(x[4] == base["fds"] for x in after)
     balanced = s["frames"] + s["dropped"] == s["read"]
-    ok = growth <= 5 and abs(slope) <= 1.0 and threads_const and fds_const and balanced
+    ok = growth <= 5 and flat and threads_const and fds_const and balanced
     figures = {"frames": s["frames"], "read": s["read"], "dropped": s["dropped"], "load": args.load, "profile": op.name,
                "rate": args.rate, "wall_s": round(wall, 1), "warmup_frames": args.warmup,
                "rss_mb": [{"frame": n, "rss": r} for n, r, *_ in samples],
                "rss_growth_mb": round(growth, 2), "rss_peak_growth_mb": round(peak, 2),
-               "rss_slope_last_half_mb_per_10k": round(slope, 2),
+               "rss_slope_last_half_mb_per_10k": round(slope, 2), "rss_slope_standard_error": round(se, 2),
+               "rss_flat_last_half": flat,
                "python_threads_start": base["threads"], "python_threads_end": after[-1][3],
                "os_threads_min": min(x[2] for x in after), "os_threads_max": max(x[2] for x in after),
                "fds_start": base["fds"], "fds_end": after[-1][4], "fds_before_run": start_fds,
@@ -174,7 +182,8 @@ def main() -> int:
              f"| RSS after {args.warmup} warm-up frames / at the end | {base['rss']:.1f} / {after[-1][1]:.1f} MB | |",
              f"| RSS median of the first / last quarter of samples | {first:.1f} / {last:.1f} MB | |",
              f"| RSS growth after warm-up (last - first quarter; peak - first) | {growth:+.2f} MB; {peak:+.2f} MB | <= 5 MB |",
-             f"| RSS trend over the last half (least-squares slope) | {slope:+.2f} MB per 10,000 frames | about 0 (|x| <= 1) |",
+             f"| RSS trend over the last half (least-squares slope ± 2 standard errors) | {slope:+.2f} ± {2 * se:.2f} MB "
+             f"per 10,000 frames | no upward trend: slope - 2 SE <= 1: {'yes' if flat else 'NO'} |",
              f"| Python threads after warm-up / at the end | {base['threads']:.0f} / {after[-1][3]} | constant: "
              f"{'yes' if threads_const else 'NO'} |",
              f"| OS threads over the samples (min-max) | {min(x[2] for x in after)}-{max(x[2] for x in after)} | "

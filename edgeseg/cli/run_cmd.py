@@ -84,7 +84,6 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     """Several sources in one process: shared engines, round-robin ticks, staggered keyframes (runtime.multistream)."""
     from contextlib import ExitStack
 
-    from edgeseg.profiles.schema import load_profile
     from edgeseg.runtime.multistream import Stream, run_streams, switch_all
     from edgeseg.runtime.pipeline import Pipeline
     from edgeseg.runtime.sinks import open_sink
@@ -93,19 +92,19 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     names = None if args.no_legend else bundle.manifest.classes.names
     with ExitStack() as undo:  # whatever was opened is closed again if a later one fails
-        opened = [open_source(uri, options) for uri in sources]
-        for src in opened:
-            undo.callback(src.close)
+        opened, outs, pipes = [], [], []
+        for uri in sources:
+            opened.append(open_source(uri, options))
+            undo.callback(opened[-1].close)
         mode = args.mode or ("live" if any(src.live for src in opened) else "sync")
-        outs = [open_sink(uri, palette, fps=src.fps, options=options, names=names) for uri, src in zip(sinks, opened)]
-        for sink in outs:
-            undo.callback(sink.close)
-        first = Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, engine_cache=args.engine_cache)
-        undo.callback(first.close)
-        pipes = [first] + [Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, engines=first.engines)
-                           for _ in sources[1:]]
-        for pipe in pipes[1:]:
-            undo.callback(pipe.close)
+        for uri, src in zip(sinks, opened):
+            outs.append(open_sink(uri, palette, fps=src.fps, options=options, names=names))
+            undo.callback(outs[-1].close)
+        for _ in sources:
+            shared = pipes[0].engines if pipes else None
+            pipes.append(Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads,
+                                  engine_cache=args.engine_cache, engines=shared))
+            undo.callback(pipes[-1].close)
         undo.pop_all()
     for pipe in pipes:
         pipe.stats.warmup = args.warmup
@@ -114,11 +113,11 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     streams = [Stream(uri, src, pipe, out) for uri, src, pipe, out in zip(sources, opened, pipes, per_stream)]
     stop = threading.Event()
     previous = stop_on_signals(stop)
-    view = live_view(outs, lambda: {"streams": [s.summary() for s in streams]}, lambda: streams[0].pipeline.op.name)
+    view = live_view(outs, bundle, lambda: {"streams": [s.summary() for s in streams]}, lambda: streams[0].pipeline.op.name)
 
     def on_tick(tick: int, outputs: dict) -> None:
         if view is not None and (name := view.take_request()):
-            switch_all(streams, load_profile(name))
+            switch_safely(name, lambda op: switch_all(streams, op))
 
     try:
         result = run_streams(streams, mosaic, mode=mode, stagger=not args.no_stagger, max_frames=args.max_frames,
@@ -128,6 +127,7 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
             signal.signal(s, handler)
         for pipe in reversed(pipes):  # the first owns the shared engines: closed last
             pipe.close()
+    op = pipes[0].op  # the live page may have switched it
     stats = {"profile": op.name, "operating_point": op.label(), "sources": sources, "sinks": sinks, "backend": backend,
              "mode": mode, "stagger": not args.no_stagger, **result.to_json()}
     tick = result.tick_ms
@@ -146,16 +146,30 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
     return 1 if failed else 0
 
 
-def live_view(sinks: list[Any], stats: Any, current: Any) -> Any:
-    """The live page of an http:// sink among ``sinks``, told where the run's figures are (None without one)."""
-    from edgeseg.profiles.schema import builtin_names
+def live_view(sinks: list[Any], bundle: Any, stats: Any, current: Any) -> Any:
+    """The live page of an http:// sink among ``sinks``, told where the run's figures are and which operating
+    points it may offer (the built-ins this bundle has every graph for); None without one."""
+    from edgeseg.profiles.schema import builtin_names, load_profile
     from edgeseg.runtime.http_view import HttpSink
+    from edgeseg.runtime.pipeline import runnable
     sink = next((s for s in sinks if isinstance(s, HttpSink)), None)
     if sink is None:
         return None
-    sink.view.stats, sink.view.current, sink.view.profiles = stats, current, builtin_names()
+    offered = [n for n in builtin_names() if runnable(bundle, load_profile(n))]
+    sink.view.stats, sink.view.current, sink.view.profiles = stats, current, offered
     print(f"edgeseg: live view on {sink.url}", file=sys.stderr)
     return sink.view
+
+
+def switch_safely(name: str, switch: Any) -> None:
+    """Switch to the operating point ``name``; a failure (an engine that cannot be built) is one line and the run
+    goes on under the current point."""
+    from edgeseg.errors import EdgesegError
+    from edgeseg.profiles.schema import load_profile
+    try:
+        switch(load_profile(name))
+    except EdgesegError as exc:
+        print(f"edgeseg run: cannot switch to {name}: {exc}", file=sys.stderr)
 
 
 def status_line(stats: Any) -> str:
@@ -208,11 +222,11 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = stop_on_signals(stop)
     last = [0.0]
-    view = live_view([sink], lambda: {"source": args.source, **pipeline.stats.to_json()}, lambda: pipeline.op.name)
+    view = live_view([sink], bundle, lambda: {"source": args.source, **pipeline.stats.to_json()}, lambda: pipeline.op.name)
 
     def on_frame(out: Any, stats: Any) -> None:
         if view is not None and (name := view.take_request()):
-            pipeline.switch(load_profile(name))  # asked for on the live page: the next frame is a keyframe
+            switch_safely(name, lambda op: pipeline.switch(op))  # asked for on the live page
         now = time.perf_counter()
         if not args.quiet and sys.stderr.isatty() and now - last[0] > 0.5:
             last[0] = now
@@ -225,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
         pipeline.close()
+    op = pipeline.op  # the live page may have switched it
     stats = {"profile": op.name, "operating_point": op.label(), "source": args.source, "sink": args.sink,
              "backend": backend, **result.stats}
     if not args.quiet and sys.stderr.isatty():

@@ -25,7 +25,7 @@ def convert_fp16(src: Path, dst: Path) -> None:
     blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + list(KEEP_FP32_OPS)
     half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked,
                                             node_block_list=scalar_nodes(model))
-    _drop_round_trips(half.graph)
+    _drop_round_trips(half)
     _topological_sort(half.graph)
     onnx.checker.check_model(half)
     onnx.save(half, str(dst))
@@ -45,19 +45,24 @@ def scalar_nodes(model: onnx.ModelProto) -> list[str]:
             if n.name and n.output and all(sizes.get(o, SCALAR_ELEMENTS + 1) <= SCALAR_ELEMENTS for o in n.output)]
 
 
-def _drop_round_trips(graph: onnx.GraphProto) -> None:
+def _drop_round_trips(model: onnx.ModelProto) -> None:
     """Remove fp32 -> fp16 -> fp32 Cast pairs. The converter casts every output of a node kept in fp32 to fp16,
     even when all its consumers cast it straight back; a value too large for fp16 (a CG dot product) would
     become inf on the way."""
+    graph = model.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return  # consumers inside Loop/If/Scan bodies are not seen here: leave such graphs as they are
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for n in graph.node:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
     outputs = {o.name for o in graph.output}
+    floats = _float_tensors(model)
     rename: dict[str, str] = {}
     dropped = set()
     for n in graph.node:
-        if n.op_type != "Cast" or _cast_to(n) != onnx.TensorProto.FLOAT16 or n.output[0] in outputs:
+        if (n.op_type != "Cast" or _cast_to(n) != onnx.TensorProto.FLOAT16 or n.output[0] in outputs
+                or n.input[0] not in floats):  # only a float32 value may stand in for its fp32 copy
             continue
         users = consumers.get(n.output[0], [])
         if users and all(u.op_type == "Cast" and _cast_to(u) == onnx.TensorProto.FLOAT and u.output[0] not in outputs
@@ -66,15 +71,34 @@ def _drop_round_trips(graph: onnx.GraphProto) -> None:
             for u in users:
                 dropped.add(id(u))
                 rename[u.output[0]] = n.input[0]
+    def source(name: str) -> str:  # a pair's input may itself come out of a dropped pair
+        while name in rename:
+            name = rename[name]
+        return name
+
     kept = [n for n in graph.node if id(n) not in dropped]
     for n in kept:
-        n.input[:] = [rename.get(i, i) for i in n.input]
+        n.input[:] = [source(i) for i in n.input]
     del graph.node[:]
     graph.node.extend(kept)
     produced = {o for n in kept for o in n.output}
     stale = [v for v in graph.value_info if v.name not in produced]
     for v in stale:
         graph.value_info.remove(v)
+
+
+def _float_tensors(model: onnx.ModelProto) -> set[str]:
+    """Names of the float32 tensors of a model (inputs, initializers, and what shape inference can type)."""
+    graph = model.graph
+    try:
+        graph = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - untyped tensors are then left alone
+        pass
+    typed = [*graph.input, *graph.output, *graph.value_info]
+    names = {v.name for v in typed if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    names |= {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    names |= {o for n in graph.node if n.op_type == "Cast" and _cast_to(n) == onnx.TensorProto.FLOAT for o in n.output}
+    return names
 
 
 def _cast_to(node: onnx.NodeProto) -> int:

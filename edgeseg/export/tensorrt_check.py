@@ -167,7 +167,7 @@ def _dequantize(n: onnx.NodeProto, name: str, label: str, types: dict[str, int],
     if scale is not None and scale.size > 1 and n.input[0] in consts:  # per-channel weights
         axis = _attr(n, "axis", 1)
         for consumer, k in consumers.get(n.output[0], []):
-            if consumer.op_type in ("Conv", "Gemm", "MatMul") and k == 1 and axis != 0:
+            if consumer.op_type == "Conv" and k == 1 and axis != 0:  # Conv weights: output channels are axis 0
                 out.append(Finding(name, label, f"per-channel weights of {_label(consumer)} on axis {axis}",
                                    "quantize weights per output channel (axis 0)"))
     return out

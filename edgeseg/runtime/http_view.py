@@ -145,7 +145,13 @@ def _handler(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
                 self._send(b"not found\n", "text/plain", 404)
                 return
             try:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                # JSON only: a form or text/plain post from another page (no CORS preflight) is refused
+                if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+                    raise ValueError("send the operating point as application/json: {\"name\": ...}")
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 < length <= 4096:
+                    raise ValueError("a JSON body of at most 4 KiB is expected")
+                body = json.loads(self.rfile.read(length))
                 sink.view.request_profile(str(body.get("name")))
             except (ValueError, UsageError, AttributeError) as exc:
                 self._send(f"{exc}\n".encode(), "text/plain", 400)

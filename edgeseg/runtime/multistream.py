@@ -75,15 +75,19 @@ def key_budget(streams: int, op_period: int) -> int:
     return max(1, math.ceil(streams / max(1, op_period)))
 
 
-def mosaic(tiles: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """(rgb, labels) of a grid of streams, each scaled to the first one's size (ceil(sqrt(N)) columns)."""
+def mosaic(tiles: list[tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb, labels) of a grid with one place per stream (ceil(sqrt(N)) columns), each tile scaled to the first
+    available one's size; a stream with no frame yet is a black tile, so the grid never changes shape."""
     import cv2
-    h, w = tiles[0][0].shape[:2]
+    h, w = next(t for t in tiles if t is not None)[0].shape[:2]
     cols = math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / cols)
     rgb = np.zeros((rows * h, cols * w, 3), np.uint8)
     labels = np.zeros((rows * h, cols * w), np.uint8)
-    for k, (frame, lab) in enumerate(tiles):
+    for k, tile in enumerate(tiles):
+        if tile is None:
+            continue
+        frame, lab = tile
         if frame.shape[:2] != (h, w):
             frame = cv2.resize(frame, (w, h))
             lab = cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -100,15 +104,13 @@ def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: st
     A stream whose source ends or fails ends alone (its reason in its summary); the others go on.
     """
     stop = stop or threading.Event()
-    op = streams[0].pipeline.op
-    period = op.adaptive.max_interval if op.adaptive else op.keyframe_interval
-    budget = key_budget(len(streams), period) if stagger else len(streams)
     for s in streams:
         s.pipeline.stats.begin()
         if mode == "live":
             s.reader = LatestFrame(s.source, s.pipeline.stats, retries, stop)
     ticks: list[float] = []  # seconds of each tick after the warm-up ticks
-    tick, counted, start = 0, 0, None
+    tick, counted = 0, 0
+    start = time.perf_counter() if warmup_ticks == 0 else None
     end, errors = "end_of_stream", []
     try:
         while any(not s.end for s in streams):
@@ -122,14 +124,17 @@ def run_streams(streams: list[Stream], mosaic_sink: Sink | None = None, mode: st
             frames = {id(s): f for s in streams if not s.end for f in [_next(s, retries, stop)] if f is not None}
             active = [s for s in streams if id(s) in frames]
             if not active:
+                time.sleep(0.002)  # live: no stream has a new frame yet
                 continue
-            deferred = _deferred(active, frames, budget)
+            op = streams[0].pipeline.op  # read every tick: the live page may switch it
+            period = op.adaptive.max_interval if op.adaptive else op.keyframe_interval
+            deferred = _deferred(active, frames, key_budget(len(streams), period) if stagger else len(streams))
             outputs: dict[str, FrameOutput] = {}
             for s in active:
                 read, arrival = frames[id(s)]
                 out = outputs[s.name] = s.pipeline.process(read.frame, arrival, defer_key=id(s) in deferred)
                 s.waited = s.waited + 1 if id(s) in deferred else 0
-                if stagger and tick == 0 and out.keyframe:  # phases: stream i keys (i * S) // N frames early
+                if stagger and out.keyframe and out.index == 0:  # phases: stream i keys (i * S) // N frames early
                     s.pipeline.shift_phase((streams.index(s) * period) // len(streams))
                 _write(s, read, out.labels, out.index, errors)
             if mosaic_sink is not None and not _write_mosaic(mosaic_sink, streams, tick, errors):
@@ -175,7 +180,7 @@ def _deferred(active: list[Stream], frames: dict[int, tuple[Read, float]], budge
 
 def _write_mosaic(sink: Sink, streams: list[Stream], tick: int, errors: list[str]) -> bool:
     try:
-        sink.write(*mosaic([s.last for s in streams if s.last is not None]), tick)
+        sink.write(*mosaic([s.last for s in streams]), tick)
         return True
     except SinkError as exc:
         errors.append(str(exc))
@@ -185,7 +190,7 @@ def _write_mosaic(sink: Sink, streams: list[Stream], tick: int, errors: list[str
 def _next(s: Stream, retries: int, stop: threading.Event) -> tuple[Read, float] | None:
     """The stream's frame for this tick (sync: the next one; live: the newest), or None when it has none."""
     if s.reader is not None:
-        item = s.reader.take()
+        item = s.reader.take(wait=0)  # never wait on one camera while the others have frames
         if item is None:
             return None
         if isinstance(item, Read):

@@ -73,6 +73,18 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return (e / e.sum(0, keepdims=True)).astype(np.float32)
 
 
+def _check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
+    missing = [k for k in required_graphs(op) if k not in bundle.graphs]
+    if missing:
+        raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
+                         f"{bundle.root} lacks; re-export with those heads or pick another profile")
+
+
+def runnable(bundle: Bundle, op: OperatingPoint) -> bool:
+    """Whether ``bundle`` has every graph ``op`` needs."""
+    return all(k in bundle.graphs for k in required_graphs(op))
+
+
 def required_graphs(op: OperatingPoint) -> list[str]:
     keys = [graph_key("backbone", op.downscale)]
     if op.refine:
@@ -90,10 +102,14 @@ def started_pool(workers: int, name: str) -> ThreadPoolExecutor:
     job that waits until all have one, so all are started now and the count stays constant.
     """
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
-    everyone = threading.Barrier(workers + 1)
+    everyone = threading.Barrier(workers + 1, timeout=30)  # a thread that cannot start breaks it: no hang
     for _ in range(workers):
         pool.submit(everyone.wait)
-    everyone.wait()
+    try:
+        everyone.wait()
+    except threading.BrokenBarrierError:
+        pool.shutdown(wait=False)
+        raise UsageError(f"could not start {workers} {name} worker thread(s) (thread limit reached?)") from None
     return pool
 
 
@@ -104,6 +120,7 @@ class Pipeline:
                  flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None,
                  overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None):
         self.bundle = bundle
+        _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
         self._open_args = (backend, engine_threads, engine_cache)
         # engines given by the caller are shared (several streams, one engine) and stay open when this closes
@@ -116,25 +133,35 @@ class Pipeline:
         self._want_overlap = overlap
         self._accel = started_pool(1, "edgeseg-keyframe") if overlap else None
         self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
-        self.switch(op)
+        self._pending: _Pending | None = None
+        try:
+            self.switch(op)
+        except BaseException:
+            self.close()
+            raise
 
     def switch(self, op: OperatingPoint, engines: dict[str, Engine] | None = None) -> None:
-        """Run under ``op`` from the next frame on (a keyframe): engines it needs are opened, ones it no longer
-        needs closed; statistics and frame numbers carry on. ``engines``: new shared engines (several streams)."""
-        if engines is not None:
-            self._shared = engines
-        missing = [k for k in required_graphs(op) if k not in self.bundle.graphs]
-        if missing:
-            raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
-                             f"{self.bundle.root} lacks; re-export with those heads or pick another profile")
+        """Run under ``op`` from the next frame on (a keyframe): the engines it needs are opened first, then the
+        ones it no longer needs closed, so a failure leaves the current point running; statistics and frame
+        numbers carry on. ``engines``: new shared engines (several streams)."""
+        _check_graphs(self.bundle, op)
+        shared = self._shared if engines is None else engines
         needed = required_graphs(op)
-        for k in [k for k in self._owned if k not in needed]:
+        opened: dict[str, Engine] = {}
+        try:
+            for k in needed:
+                if k not in shared and k not in self._owned:
+                    opened[k] = open_engine(self.bundle, k, *self._open_args)
+        except BaseException:
+            for engine in opened.values():
+                close_engine(engine)
+            raise
+        self._drain()  # a keyframe still running in the background uses the engines being replaced
+        self._owned.update(opened)
+        for k in [k for k in self._owned if k not in needed or k in shared]:
             close_engine(self._owned.pop(k))
-        for k in needed:
-            if k not in self._shared and k not in self._owned:
-                self._owned[k] = open_engine(self.bundle, k, *self._open_args)
-        self.op = op
-        self.engines: dict[str, Engine] = {k: self._shared.get(k) or self._owned[k] for k in needed}
+        self._shared, self.op = shared, op
+        self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
         self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
@@ -145,20 +172,31 @@ class Pipeline:
         self.reset()
 
     # --- state ---------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Wait for a keyframe running in the background (live mode); its result is dropped."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.job.result()
+            except Exception:  # noqa: BLE001 - a dropped result's failure does not matter any more
+                pass
+
     def reset(self) -> None:
         """Forget all temporal state: the next frame is a keyframe."""
+        self._drain()
         self.state: _State | None = None
         self.fusion_state = None  # the fusion head's recurrent state (its spec makes and updates it)
         if self.fusion is not None:
             self.fusion_state = self.fusion.new_state(self.fusion.window(self.engines[self.fusion.name].inputs))
-        self._pending: _Pending | None = None  # overlap: a result still running is dropped
 
     def close(self) -> None:
+        self._drain()
         self._pool.shutdown(wait=True)
         if self._accel is not None:
             self._accel.shutdown(wait=True)
         for engine in self._owned.values():
             close_engine(engine)
+        self._owned.clear()
 
     def __enter__(self) -> Pipeline:
         return self

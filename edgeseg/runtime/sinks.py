@@ -26,6 +26,10 @@ from edgeseg.runtime.legend import draw_legend
 from edgeseg.runtime.sources import VIDEO_EXTENSIONS
 from edgeseg.runtime.video_options import VideoOptions, split_uri
 
+# What OpenCV's FFmpeg writer produces playable files with, by container (checked: they read back whole).
+WRITE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
+_probed: dict[tuple[str, str], bool] = {}
+
 
 class SinkError(EdgesegError):
     """A sink cannot be opened or written."""
@@ -89,6 +93,15 @@ class VideoSink(Sink):
                  options: VideoOptions | None = None, names: Sequence[str] | None = None):
         self.options, self.names = options or VideoOptions(), names
         self.path, self.palette, self.fps, self.alpha = path, palette, self.options.output_rate(fps), alpha
+        self.codec = self.options.codec or WRITE_CODECS.get(path.suffix.lower(), "")
+        choices = ", ".join(f"{ext} ({c})" for ext, c in WRITE_CODECS.items())
+        if not self.codec:
+            raise SinkError(f"OpenCV writes no playable {path.suffix} video without a --codec; use {choices}")
+        if len(self.codec) != 4:
+            raise SinkError(f"codec {self.codec!r} for {path} is not a four-character code (e.g. mp4v, MJPG, VP80)")
+        if not _writes_playable(path.suffix.lower(), self.codec, self.fps):
+            raise SinkError(f"OpenCV cannot write a playable {path.suffix} video with codec {self.codec} here; use {choices} "
+                            "or another --codec")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -108,13 +121,10 @@ class VideoSink(Sink):
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         if self.writer is None:
             opts = self.options
-            codec = opts.codec or ("mp4v" if self.path.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG")
-            if len(codec) != 4:
-                raise SinkError(f"codec {codec!r} for {self.path} is not a four-character code (e.g. mp4v, avc1, MJPG)")
             self.size = (opts.height or rgb.shape[0], opts.width or rgb.shape[1])
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*codec), self.fps, self.size[::-1])
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*self.codec), self.fps, self.size[::-1])
             if not self.writer.isOpened():
-                raise SinkError(f"OpenCV cannot write video {self.path} with codec {codec} (unavailable in this build?)")
+                raise SinkError(f"OpenCV cannot write video {self.path} with codec {self.codec} (unavailable in this build?)")
         if rgb.shape[:2] != self.size:  # a video has one frame size: scale frames to it
             if not self.resized and not (self.options.width or self.options.height):
                 print(f"edgeseg: frames of {rgb.shape[1]}x{rgb.shape[0]} are scaled to the video's {self.size[1]}x{self.size[0]} "
@@ -156,6 +166,26 @@ class VideoSink(Sink):
             return "" if count == self.frames else f"it holds {count} of {self.frames} frames"
         finally:
             cap.release()
+
+
+def _writes_playable(suffix: str, codec: str, fps: float) -> bool:
+    """Whether OpenCV writes a video that reads back whole with this container, codec and rate (tried once on a
+    tiny clip: some containers accept a codec, then write files nothing can open)."""
+    key = (suffix, f"{codec}@{fps:g}")
+    if key not in _probed:
+        fd, name = tempfile.mkstemp(suffix=suffix)
+        os.close(fd)
+        try:
+            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*codec), fps, (32, 32))
+            for i in range(3):
+                writer.write(np.full((32, 32, 3), 60 * i, np.uint8))
+            writer.release()
+            cap = cv2.VideoCapture(name)
+            _probed[key] = cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) == 3
+            cap.release()
+        finally:
+            os.unlink(name)
+    return _probed[key]
 
 
 def display_available() -> bool:

@@ -119,3 +119,9 @@ def test_cli_mosaic_and_stats(tiny_set, tmp_path):
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (2 * 96, 64)
     stats = json.loads((tmp_path / "s.json").read_text())
     assert [s["frames"] for s in stats["streams"]] == [10, 10] and stats["tick_ms"]["p99"] > 0 and stats["stagger"]
+
+
+def test_without_warm_up_ticks_fps_is_still_measured(setup):
+    bundle, frames = setup
+    result, _ = run_collect(streams_of(bundle, [frames, frames], OperatingPoint(name="t", keyframe_interval=2)), warmup_ticks=0)
+    assert result.fps is not None and result.fps > 0

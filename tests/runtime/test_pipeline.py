@@ -209,3 +209,25 @@ def test_overlap_is_off_where_nothing_can_be_propagated(setup):
     bundle, _ = setup
     with Pipeline(bundle, OperatingPoint(name="t", keyframe_interval=5, warp=False), overlap=True) as p:
         assert not p.overlap
+
+
+def test_a_switch_that_cannot_happen_leaves_the_current_point_running(setup):
+    from edgeseg.errors import UsageError
+    from tests.runtime.test_manifest import V1
+    bundle, frames = setup
+    bare = load_bundle(V1)  # no refiner
+    with Pipeline(bare, OperatingPoint(name="t", keyframe_interval=2)) as p:
+        p.process(np.zeros((64, 96, 3), np.uint8))
+        with pytest.raises(UsageError, match="refiner"):
+            p.switch(OperatingPoint(name="r", keyframe_interval=2, refine=True))
+        assert p.op.name == "t" and not p.process(np.zeros((64, 96, 3), np.uint8)).keyframe
+
+
+def test_switching_in_live_mode_waits_for_the_background_keyframe(setup):
+    bundle, frames = setup
+    with Pipeline(bundle, OperatingPoint(name="a", keyframe_interval=2), overlap=True) as p:
+        for f in frames[:3]:
+            p.process(f)
+        p.switch(OperatingPoint(name="b", keyframe_interval=3, downscale=0.5))  # closes the D=1 backbone
+        outs = [p.process(f) for f in frames[3:]]
+    assert outs[0].keyframe and p._pending is None

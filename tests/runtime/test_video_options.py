@@ -60,9 +60,16 @@ def test_without_a_source_rate_the_fallback_rate_is_written(tmp_path):
     assert VideoOptions().output_rate(25.0) == 25.0
 
 
-def test_a_codec_that_is_no_fourcc_is_refused(tmp_path):
-    sink = open_sink(str(tmp_path / "o.mp4"), PALETTE, options=VideoOptions(codec="h264x"))
+def test_a_codec_that_is_no_fourcc_is_refused_before_the_run(tmp_path):
     with pytest.raises(SinkError, match="four-character"):
-        sink.write(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8), 0)
-    sink.close()
+        open_sink(str(tmp_path / "o.mp4"), PALETTE, options=VideoOptions(codec="h264x"))
     assert not list(tmp_path.iterdir())  # nothing left behind
+
+
+def test_a_container_opencv_cannot_write_playably_is_refused_at_open(tmp_path):
+    with pytest.raises(SinkError, match="no playable .ts"):
+        open_sink(str(tmp_path / "o.ts"), PALETTE)
+    # OpenCV opens an MJPG writer for .ts, then writes a file nothing can read back: caught by a probe at open
+    with pytest.raises(SinkError, match="playable .ts video with codec MJPG"):
+        open_sink(str(tmp_path / "o.ts"), PALETTE, options=VideoOptions(codec="MJPG"))
+    assert not list(tmp_path.iterdir())
