@@ -91,3 +91,15 @@ def test_the_propagation_example_runs(tiny_set, tmp_path):
     written = sorted((tmp_path / "out").iterdir())
     assert [p.name for p in written] == [p.name for p in frames[1:]]
     assert cv2.imread(str(written[0]), cv2.IMREAD_UNCHANGED).max() == 9
+
+
+def test_a_third_party_runner_reproduces_the_labels_from_the_manifest_alone(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    image = list_images(root / "frames")[0]
+    r = subprocess.run([sys.executable, str(EXAMPLES / "third_party_runner.py"), str(bundle), str(image), str(tmp_path / "t.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with edgeseg.Segmenter(bundle, profile="evs01", backend="onnxrt") as seg:  # S=1: every frame segmented
+        ours = seg(read_rgb(image)).labels
+    theirs = cv2.imread(str(tmp_path / "t.png"), cv2.IMREAD_UNCHANGED)
+    assert (ours == theirs).mean() == 1.0
