@@ -95,6 +95,8 @@ if [ ! -e "$rootfs/.complete" ]; then
     rm -rf --one-file-system "$rootfs"
     mv "$rootfs.partial" "$rootfs"
 fi
+# Not /sys: under qemu-user, ONNX Runtime's cpuinfo reads the host's x86 CPU list there and crashes; without
+# it, it warns that it cannot read the CPU list and runs.
 for m in proc dev; do
     mkdir -p "$rootfs/$m"
     if [ "$m" = proc ]; then mount -t proc proc "$rootfs/proc"; else mount --bind /dev "$rootfs/dev"; fi || skip "cannot mount /$m into the rootfs"
@@ -117,14 +119,16 @@ in_arm "cd /work && python -c 'import json, platform, numpy, cv2, onnxruntime, e
 json.dump(platform.machine(), open(\"arch.json\", \"w\"))
 json.dump({\"python\": platform.python_version(), \"numpy\": numpy.__version__, \"opencv\": cv2.__version__,
            \"onnxruntime\": onnxruntime.__version__, \"kernels\": k.BACKEND}, open(\"versions.json\", \"w\"))'" \
-    || fail "edgeseg does not import on aarch64"
+    2>"$work/import.log" || fail "edgeseg does not import on aarch64: $(tail -1 "$work/import.log")"
 cp "$rootfs/work/arch.json" "$rootfs/work/versions.json" "$work/"
 [ "$(cat "$work/arch.json")" = '"aarch64"' ] || skip "the rootfs does not run as aarch64"
 grep -q '"kernels": "c"' "$work/versions.json" || fail "the C kernels were not built for aarch64 (see $work/pip.log)"
 
 # --- 4. the kernel tests under emulation -------------------------------------------------------------------
 echo "running the C kernel tests under emulation"
-in_arm "cd /src && python -m pytest -q -p no:cacheprovider tests/runtime/test_kernels.py --junitxml=/work/kernels.xml" >"$work/kernels.log" 2>&1
+# from /work, a copy of the tests: run from /src, Python would import the unbuilt source tree, not the package
+cp -r "$rootfs/src/tests" "$rootfs/work/tests"
+in_arm "cd /work && python -m pytest -q -p no:cacheprovider tests/runtime/test_kernels.py --junitxml=/work/kernels.xml" >"$work/kernels.log" 2>&1
 "$python" - "$rootfs/work/kernels.xml" "$work/kernel_tests.json" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET
 try:
