@@ -110,7 +110,9 @@ def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptio
         pipe.stats.warmup = args.warmup
     mosaic = outs[0] if len(outs) == 1 else None
     per_stream = [None] * len(sources) if mosaic else outs
-    streams = [Stream(uri, src, pipe, out) for uri, src, pipe, out in zip(sources, opened, pipes, per_stream)]
+    # names tell streams apart in the stats even when the same URI is given twice
+    stream_names = [uri if sources.count(uri) == 1 else f"{uri}#{i}" for i, uri in enumerate(sources)]
+    streams = [Stream(name, src, pipe, out) for name, src, pipe, out in zip(stream_names, opened, pipes, per_stream)]
     stop = threading.Event()
     previous = stop_on_signals(stop)
     view = live_view(outs, bundle, lambda: {"streams": [s.summary() for s in streams]}, lambda: streams[0].pipeline.op.name)
