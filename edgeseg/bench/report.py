@@ -17,7 +17,8 @@ from edgeseg.errors import MissingDependencyError
 
 COLUMNS = [("profile", "profile", "{}"), ("status", "status", "{}"), ("D", "D", "{:g}"), ("S", "S", "{}"),
            ("W", "W", "{}"), ("R", "R", "{}"), ("fusion", "fusion", "{}"), ("fps", "FPS", "{:.1f}"),
-           ("speedup", "speedup", "{:.2f}x"), ("p50", "p50 ms", "{:.1f}"), ("p99", "p99 ms", "{:.1f}"),
+           ("speedup", "speedup", "{:.2f}x"), ("ideal_speedup", "ideal", "{:.2f}x"), ("efficiency", "eff.", "{:.2f}"),
+           ("p50", "p50 ms", "{:.1f}"), ("p99", "p99 ms", "{:.1f}"),
            ("keyframes", "keys", "{}"), ("miou", "mIoU", "{:.2f}"), ("miou_keyframes", "mIoU key", "{:.2f}"),
            ("miou_propagated", "mIoU prop", "{:.2f}"), ("consistency", "consist.", "{:.2f}")]
 

@@ -5,9 +5,10 @@ temporal consistency. One row per operating point in the profiler JSON format of
 from __future__ import annotations
 
 import statistics
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                            "frames": len(clip.frames), "fps": None, "speedup": None,
                            "latency_ms": {"p50": None, "p99": None}, "stage_ms": {s: None for s in STAGES},
                            "dropped": 0, "keyframes": None, "miou": None, "miou_keyframes": None,
-                           "miou_propagated": None, "consistency": None, "error": None}
+                           "miou_propagated": None, "consistency": None, "frame_ms": {"key": None, "propagated": None},
+                           "ideal_speedup": None, "efficiency": None, "error": None}
     missing = [k for k in required_graphs(op) if k not in bundle.graphs]
     if missing:
         row.update(status="export_failed", error=f"bundle lacks graph(s) {', '.join(missing)}")
@@ -81,12 +83,17 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     try:
         with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
             passes, labels, keys = [], [], []
+            frame_s: dict[bool, list[float]] = {True: [], False: []}  # per-frame seconds, keyframes and the others
+            warmup = min(opts.warmup, len(clip.frames) // 2)
             for rep in range(max(1, opts.repeat)):
                 pipe.reset()
-                pipe.stats = Stats(warmup=min(opts.warmup, len(clip.frames) // 2))
+                pipe.stats = Stats(warmup=warmup)
                 pipe.stats.begin()
-                for rgb in clip.frames:
+                for i, rgb in enumerate(clip.frames):
+                    t = time.perf_counter()
                     out = pipe.process(rgb)
+                    if i >= warmup:
+                        frame_s[out.keyframe].append(time.perf_counter() - t)
                     if rep == 0:
                         labels.append(out.labels)
                         keys.append(out.keyframe)
@@ -106,6 +113,8 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                latency_ms=best["latency_ms"], stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
     if not measured:
         row["fps_note"] = best["fps_note"]
+    row["frame_ms"] = {"key": round(1000 * statistics.median(frame_s[True]), 3) if frame_s[True] else None,
+                       "propagated": round(1000 * statistics.median(frame_s[False]), 3) if frame_s[False] else None}
     if clip.labels:
         names = bundle.manifest.classes.names
         ignore = bundle.manifest.classes.ignore_id
@@ -126,6 +135,42 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
         r["speedup"] = round(r["fps"] / base, 2) if base and r["fps"] else None
 
 
+def back_to_back_key_ms(bundle: Bundle, op: OperatingPoint, clip: Clip, opts: SweepOptions) -> float | None:
+    """Median ms of a keyframe at the point's D (with its fusion) when every frame is one: the point run with
+    S = 1, no flow, no refinement, over the clip once after its warm-up frames."""
+    keys_only = replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
+    warmup = min(opts.warmup, len(clip.frames) // 2)
+    times = []
+    with Pipeline(bundle, keys_only, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
+        for i, rgb in enumerate(clip.frames):
+            t = time.perf_counter()
+            pipe.process(rgb)
+            if i >= warmup:
+                times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times) if times else None
+
+
+def add_ideal(rows: list[dict[str, Any]], ops: list[OperatingPoint], key_ms: Callable[[OperatingPoint], float | None]) -> None:
+    """ideal_speedup and efficiency of every row (DESIGN.md "Profiler result").
+
+    Ideal time per frame = (keyframe cost at the point's D, measured back to back, + (S - 1) x the point's own
+    median non-key frame cost) / S, with S the point's frames per keyframe (adaptive points: as run);
+    ideal_speedup = evs01's time per frame / that; efficiency = speedup / ideal_speedup.
+    """
+    base = next((r for r in rows if r["profile"] == BASELINE and r["fps"]), None)
+    for r, op in zip(rows, ops):
+        if base is None or not r["fps"] or not r["keyframes"] or not r["speedup"]:
+            continue
+        key = key_ms(op)
+        if key is None:
+            continue
+        s = r["frames"] / r["keyframes"]
+        other = r["frame_ms"]["propagated"] or 0.0
+        ideal_ms = (key + (s - 1) * other) / s
+        r["ideal_speedup"] = round((1000 / base["fps"]) / ideal_ms, 2)
+        r["efficiency"] = round(r["speedup"] / r["ideal_speedup"], 2)
+
+
 def sweep(bundle: Bundle, ops: list[OperatingPoint], clip: Clip, opts: SweepOptions | None = None,
           on_frame: Callable[[], None] | None = None, on_row: Callable[[dict[str, Any]], None] | None = None
           ) -> list[dict[str, Any]]:
@@ -138,4 +183,12 @@ def sweep(bundle: Bundle, ops: list[OperatingPoint], clip: Clip, opts: SweepOpti
         if on_row is not None:
             on_row(rows[-1])
     add_speedups(rows)
+    measured: dict[tuple[float, str], float | None] = {}  # back-to-back keyframe cost by (D, fusion), measured once
+
+    def key_ms(op: OperatingPoint) -> float | None:
+        k = (op.downscale, op.fusion)
+        if k not in measured:
+            measured[k] = back_to_back_key_ms(bundle, op, clip, opts)
+        return measured[k]
+    add_ideal(rows, ops, key_ms)
     return rows

@@ -15,7 +15,7 @@ from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
 
 ROW_KEYS = {"profile", "status", "D", "S", "W", "R", "fusion", "frames", "fps", "speedup", "latency_ms", "stage_ms",
-            "dropped", "miou", "miou_keyframes", "miou_propagated", "consistency"}
+            "dropped", "miou", "miou_keyframes", "miou_propagated", "consistency", "ideal_speedup", "efficiency"}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,12 @@ def test_rows_follow_the_profiler_contract(tiny_set, clip):
     assert evs01["keyframes"] == 10 and evs01["miou_propagated"] is None and evs01["miou_keyframes"] == evs01["miou"]
     assert evs07["keyframes"] == 2 and evs07["miou_keyframes"] is not None and evs07["miou_propagated"] is not None
     json.dumps(rows)  # JSON-ready as is
+    # ideal speedup from the same run: (back-to-back keyframe cost + (S-1) x own non-key cost) / S against evs01
+    for r in rows:
+        key, other = r["frame_ms"]["key"], r["frame_ms"]["propagated"]
+        assert r["ideal_speedup"] > 0 and r["efficiency"] == round(r["speedup"] / r["ideal_speedup"], 2)
+        assert key is not None and (other is None) == (r["keyframes"] == r["frames"])
+    assert evs07["ideal_speedup"] > evs01["ideal_speedup"]  # propagated frames cost less than keyframes
 
 
 def test_a_point_the_bundle_cannot_run_is_marked_and_the_sweep_goes_on(tiny_set, clip, tmp_path):
