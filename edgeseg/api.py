@@ -9,6 +9,7 @@ It is the machinery the CLI runs (the same pipeline, engines, kernels), without 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,9 @@ from edgeseg.runtime.bundle import Bundle, load_bundle
 from edgeseg.runtime.engine import best_backend
 from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline import FrameOutput, Pipeline
+from edgeseg.runtime.runner import read_with_retries
 from edgeseg.runtime.sinks import render
-from edgeseg.runtime.sources import CaptureSource, Status, open_source, wait_backoff
+from edgeseg.runtime.sources import Status, open_source
 from edgeseg.runtime.stats import Stats
 
 
@@ -96,19 +98,13 @@ class Segmenter:
         """
         src = open_source(source)
         try:
-            count, attempt = 0, 0
+            count = 0
             while max_frames is None or count < max_frames:
-                r = src.read()
-                if r.status is Status.TIMEOUT and attempt < retries and isinstance(src, CaptureSource):
-                    wait_backoff(attempt)
-                    attempt += 1
-                    src.reopen()
-                    continue
+                r = read_with_retries(src, retries, threading.Event())
                 if r.status is not Status.FRAME or r.frame is None:
                     if r.status is Status.ERROR:
                         raise UsageError(f"{source}: {r.reason}")
                     return
-                attempt = 0
                 count += 1
                 yield self(r.frame, r.name)
         finally:

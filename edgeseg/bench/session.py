@@ -17,8 +17,8 @@ from edgeseg.runtime.bundle import load_bundle
 
 def profile(bundle_dir: str, source: str, labels: str | None, names: list[str], frames: int, opts: SweepOptions,
             progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-    """(machine description, one row per operating point, the clip) for ``frames`` frames of ``source``."""
-    """Load everything, sweep, return (machine, rows, clip). Shared by ``edgeseg profile`` and ``edgeseg demo``."""
+    """(machine description, one row per operating point, the clip) for ``frames`` frames of ``source``;
+    shared by ``edgeseg profile`` and ``edgeseg demo``."""
     if frames < 2:
         raise UsageError("--frames must be at least 2 (propagation needs a previous frame)")
     if opts.repeat < 1:

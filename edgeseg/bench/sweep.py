@@ -9,6 +9,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,15 @@ def consistency_flows(clip: Clip) -> list[np.ndarray]:
     return [cv2.calcOpticalFlowFarneback(grays[t], grays[t - 1], None, *FARNEBACK) for t in range(1, len(grays))]
 
 
+@lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """x and y of every pixel (2 x h x w float32), made once per frame size: every row's score reuses it."""
+    return np.mgrid[0:h, 0:w][::-1].astype(np.float32)
+
+
 def warp_previous(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Labels of frame t-1 sampled at x + flow(x) (nearest, border replicated), with OpenCV's remap."""
-    h, w = flow.shape[:2]
-    grid = np.mgrid[0:h, 0:w][::-1].astype(np.float32)  # x, y
+    grid = _pixel_grid(*flow.shape[:2])
     return cv2.remap(labels, grid[0] + flow[..., 0], grid[1] + flow[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
 
 

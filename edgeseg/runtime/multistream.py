@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.runtime.pipeline import FrameOutput, Pipeline
-from edgeseg.runtime.runner import LatestFrame, end_of, read_with_retries
+from edgeseg.runtime.runner import LatestFrame, end_of, timed_read
 from edgeseg.runtime.sinks import Sink, SinkError
 from edgeseg.runtime.sources import Read, Source, Status
 
@@ -199,13 +199,10 @@ def _next(s: Stream, retries: int, stop: threading.Event) -> tuple[Read, float] 
         read, arrival, decode = item
         s.pipeline.stats.add_stage("decode", decode)
         return read, arrival
-    t = time.perf_counter()
-    r = read_with_retries(s.source, retries, stop)
+    r, t = timed_read(s.source, s.pipeline.stats, retries, stop)
     if r.status is not Status.FRAME:
         s.end, s.error = end_of(r)
         return None
-    s.pipeline.stats.read += 1
-    s.pipeline.stats.add_stage("decode", time.perf_counter() - t)
     return r, t
 
 

@@ -46,6 +46,16 @@ def read_with_retries(source: Source, retries: int, stop: threading.Event) -> Re
             source.reopen()
 
 
+def timed_read(source: Source, stats: Any, retries: int, stop: threading.Event) -> tuple[Read, float]:
+    """The next read of ``source`` (retried) and when it began; a frame is counted as read, its decode time as a stage."""
+    t = time.perf_counter()
+    r = read_with_retries(source, retries, stop)
+    if r.status is Status.FRAME:
+        stats.read += 1
+        stats.add_stage("decode", time.perf_counter() - t)
+    return r, t
+
+
 def end_of(r: Read) -> tuple[str, str]:
     """(end, error) of the run for a read that returned no frame."""
     if r.status is Status.ERROR:
@@ -101,14 +111,10 @@ def _run_sync(pipeline: Pipeline, source: Source, sink: Sink, max_frames: int | 
         if max_frames is not None and stats.frames >= max_frames:
             result.end = "max_frames"
             return
-        t = time.perf_counter()
-        r = read_with_retries(source, retries, stop)
-        decode = time.perf_counter() - t
+        r, t = timed_read(source, stats, retries, stop)
         if r.status is not Status.FRAME:
             result.end, result.error = end_of(r)
             return
-        stats.read += 1
-        stats.add_stage("decode", decode)
         _deliver(pipeline, sink, r, t, on_frame, result, keep)
     result.end = "stopped"
 

@@ -158,14 +158,19 @@ class VideoSink(Sink):
         """Why the written file is not a complete video ("" when it is): it must open and list every frame."""
         if not self.tmp.is_file() or self.tmp.stat().st_size == 0:
             return "nothing was written"
-        cap = cv2.VideoCapture(str(self.tmp))
-        try:
-            if not cap.isOpened():
-                return "the file does not open as a video"
-            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            return "" if count == self.frames else f"it holds {count} of {self.frames} frames"
-        finally:
-            cap.release()
+        count = _frames_in(self.tmp)
+        if count < 0:
+            return "the file does not open as a video"
+        return "" if count == self.frames else f"it holds {count} of {self.frames} frames"
+
+
+def _frames_in(path: str | Path) -> int:
+    """The frame count a video file lists, or -1 when it does not open as a video."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else -1
+    finally:
+        cap.release()
 
 
 def _writes_playable(suffix: str, codec: str, fps: float) -> bool:
@@ -180,9 +185,7 @@ def _writes_playable(suffix: str, codec: str, fps: float) -> bool:
             for i in range(3):
                 writer.write(np.full((32, 32, 3), 60 * i, np.uint8))
             writer.release()
-            cap = cv2.VideoCapture(name)
-            _probed[key] = cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) == 3
-            cap.release()
+            _probed[key] = _frames_in(name) == 3
         finally:
             os.unlink(name)
     return _probed[key]
