@@ -43,7 +43,7 @@ from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model
 from edgeseg.models.predict import TorchSegmenter
 from edgeseg.runtime.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
 from edgeseg.runtime.fusion import head_names
-from edgeseg.runtime.manifest import Classes, FileRef, GraphEntry, InputSpec, Manifest, OutputSpec
+from edgeseg.runtime.manifest import Classes, FileRef, GraphEntry, InputSpec, Manifest, OutputSpec, logits_stride
 from edgeseg.runtime.segment import BundleSegmenter
 from edgeseg.runtime.sources import sample_path
 
@@ -171,8 +171,9 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     steps.set_postfix_str("backbone mIoU")
     _backbone_miou(opts, backbone, ckpt, bundle, parity)
     steps.update()
-    trt_check = summary(check(bundle))  # recorded for every bundle; with --tensorrt a graph it would refuse fails here
-    refused = [line for v in trt_check.values() for line in v["findings"] if ": error: " in line]
+    report = check(bundle)  # recorded for every bundle; with --tensorrt a graph it would refuse fails here
+    trt_check = summary(report)
+    refused = [f.line(v) for v, found in report.items() for f in found if f.error]
     if opts.tensorrt and refused:
         raise ParityError(f"TensorRT would refuse this bundle ({len(refused)} finding(s); no bundle written): {refused[0]}")
     if opts.tensorrt:
@@ -235,8 +236,6 @@ def _gate_graph(opts: ExportOptions, spec: GraphSpec, stem: str, tmp: Path, feed
 
 def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[str], graphs: dict[str, GraphEntry]) -> Manifest:
     head_files = {h: backbone_path.parent / f"{h}.pt" for h in heads}
-    logits = next(o for o in graphs["backbone"].outputs if o.name == "logits") if "backbone" in graphs else None
-    stride = int(ckpt["input_size"][0]) // int(logits.shape[2]) if logits is not None else 4
     return Manifest(
         producer={"edgeseg": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
                   "onnxruntime": ort.__version__, "python": platform.python_version()},
@@ -245,7 +244,7 @@ def _manifest(opts: ExportOptions, ckpt: dict, backbone_path: Path, heads: list[
                 "heads": {h: {"checkpoint": str(p), "sha256": sha256_file(p)} for h, p in head_files.items()}},
         classes=Classes(list(ckpt["class_names"]), [list(c) for c in ckpt["palette"]], ckpt["ignore_id"]),
         input=InputSpec(size=list(ckpt["input_size"]), mean=list(ckpt["mean"]), std=list(ckpt["std"])),
-        output=OutputSpec(name="logits", kind="scores", stride=stride),
+        output=OutputSpec(name="logits", kind="scores", stride=logits_stride(graphs, int(ckpt["input_size"][0]))),
         precision=opts.precision, opset=opts.opset, graphs=graphs)
 
 

@@ -245,12 +245,18 @@ class Manifest:
                    engines={k: EngineRecord.read(r, v, f"engines.{k}") for k, v in engines.items()}, format_version=version)
 
 
-def _format1_output(graphs: dict[str, GraphEntry], r: _Reader, doc: dict[str, Any]) -> OutputSpec:
-    """Format 1 implied the backbone's ``logits`` output (scores), upsampled bilinearly; its stride is read off the shapes."""
+def logits_stride(graphs: dict[str, GraphEntry], input_height: int) -> int:
+    """Input height over the height of the backbone's ``logits`` output (4 when the shapes do not say)."""
     backbone = graphs.get("backbone")
     logits = next((o for o in backbone.outputs if o.name == "logits"), None) if backbone else None
+    if logits is None or len(logits.shape) != 4 or not all(isinstance(v, int) for v in logits.shape):
+        return 4
+    return max(1, input_height // max(1, int(logits.shape[2])))
+
+
+def _format1_output(graphs: dict[str, GraphEntry], r: _Reader, doc: dict[str, Any]) -> OutputSpec:
+    """Format 1 implied the backbone's ``logits`` output (scores), upsampled bilinearly; its stride is read off the shapes."""
     size = r.obj(doc["input"], "input").get("size")
-    if logits is None or not isinstance(size, list) or len(logits.shape) != 4 or not all(isinstance(v, int) for v in logits.shape):
+    if not isinstance(size, list):
         return OutputSpec()
-    h = int(r.numbers(size, "input.size", 2)[0])
-    return OutputSpec(stride=max(1, h // max(1, int(logits.shape[2]))))
+    return OutputSpec(stride=logits_stride(graphs, int(r.numbers(size, "input.size", 2)[0])))
