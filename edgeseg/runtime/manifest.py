@@ -2,8 +2,9 @@
 reads and validates them, engine records use them. Torch-free.
 
 Format 2 states the whole pre- and post-processing, so a third party with onnxruntime + numpy + OpenCV
-reproduces the runtime's labels: ``input`` {layout, channels, scale, mean, std, size, resize} and
-``output`` {name, kind, stride, upsample}. Format 1 bundles (no ``output``, ``input.channel_order``) load
+reproduces the runtime's labels: ``input`` {name, dtype, layout, channels, scale, mean, std, size, resize}
+and ``output`` {name, kind, layout, stride, upsample} (``examples/third_party_runner.py``). Keys added
+within format 2 have defaults that describe the bundles written before them. Format 1 bundles (no ``output``, ``input.channel_order``) load
 as format 2 with the values format 1 implied.
 """
 
@@ -23,6 +24,10 @@ RESIZE = "cv2:area-down,linear-up"
 # How scores are upsampled before argmax (edgeseg.runtime.postprocess): bilinear with half-pixel centres,
 # as OpenCV INTER_LINEAR, the first maximal class on ties.
 UPSAMPLE = "bilinear-half-pixel"
+# How a model's own label map (output kind "labels") is brought to the frame's size: OpenCV INTER_NEAREST.
+UPSAMPLE_LABELS = "nearest-cv2"
+LAYOUTS = ("NCHW", "NHWC")
+KINDS = ("scores", "labels")
 
 
 class BundleError(UsageError):
@@ -149,7 +154,11 @@ class Classes:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """Frame -> network input: resize to ``size`` (``resize``), channel order, ``/ scale``, ``- mean``, ``/ std``, layout."""
+    """Frame -> network input: resize to ``size`` (``resize``), channel order, ``/ scale``, ``- mean``, ``/ std``, layout.
+
+    A ``uint8`` input takes the resized frame as it is (scale 1, mean 0, std 1): the graph normalises.
+    ``size`` is the D=1 graph's; a backbone at downscale D has its own size in its graph entry.
+    """
 
     size: list[int]  # [h, w]
     mean: list[float]
@@ -158,30 +167,60 @@ class InputSpec:
     channels: str = "rgb"
     scale: float = 255.0
     resize: str = RESIZE
+    name: str = "image"
+    dtype: str = "float32"
 
     @classmethod
     def read(cls, r: _Reader, data: Any) -> InputSpec:
         d = r.obj(data, "input")
         channels = str(d.get("channels", d.get("channel_order", "rgb"))).lower()  # format 1: channel_order "RGB"
-        return cls(size=[int(v) for v in r.numbers(d.get("size"), "input.size", 2)], mean=r.numbers(d.get("mean"), "input.mean", 3),
-                   std=r.numbers(d.get("std"), "input.std", 3), layout=str(d.get("layout", "NCHW")), channels=channels,
-                   scale=r.number(d.get("scale", 255.0), "input.scale"), resize=str(d.get("resize", RESIZE)))
+        spec = cls(size=[int(v) for v in r.numbers(d.get("size"), "input.size", 2)], mean=r.numbers(d.get("mean"), "input.mean", 3),
+                   std=r.numbers(d.get("std"), "input.std", 3), layout=str(d.get("layout", "NCHW")).upper(), channels=channels,
+                   scale=r.number(d.get("scale", 255.0), "input.scale"), resize=str(d.get("resize", RESIZE)),
+                   name=r.text(d.get("name", "image"), "input.name"), dtype=str(d.get("dtype", "float32")))
+        if spec.layout not in LAYOUTS:
+            raise r.fail("input.layout", " or ".join(LAYOUTS))
+        if spec.channels not in ("rgb", "bgr"):
+            raise r.fail("input.channels", "rgb or bgr")
+        if spec.dtype not in ("float32", "uint8"):
+            raise r.fail("input.dtype", "float32 or uint8")
+        if spec.scale <= 0 or min(spec.std) <= 0:
+            raise r.fail("input.scale and input.std", "positive")
+        return spec
+
+    def hw(self, shape: list[Any] | tuple) -> tuple[int, int]:
+        """(H, W) of an input tensor of this layout."""
+        return (int(shape[2]), int(shape[3])) if self.layout == "NCHW" else (int(shape[1]), int(shape[2]))
 
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Which backbone output holds the segmentation and how it becomes labels at the frame's size."""
+    """Which backbone output holds the segmentation and how it becomes labels at the frame's size.
+
+    scores: 1 x C x h x w (``layout`` NCHW) or 1 x h x w x C (NHWC) floats, upsampled bilinearly to the frame
+    then argmax (first maximal class); labels: class ids whose size-1 axes are dropped to h x w, resized to
+    the frame with OpenCV's nearest neighbour. ``features``: the output fusion heads and the refiner read
+    (edgeseg's own backbones), empty when the model has none.
+    """
 
     name: str = "logits"
     kind: str = "scores"  # scores: C x h x w floats (argmax); labels: h x w ids
     stride: int = 4  # input size / output size
     upsample: str = UPSAMPLE
+    layout: str = "NCHW"
+    features: str = "feats"
 
     @classmethod
     def read(cls, r: _Reader, data: Any) -> OutputSpec:
         d = r.obj(data, "output")
-        return cls(r.text(d.get("name", "logits"), "output.name"), str(d.get("kind", "scores")),
-                   r.integer(d.get("stride", 4), "output.stride"), str(d.get("upsample", UPSAMPLE)))
+        spec = cls(r.text(d.get("name", "logits"), "output.name"), str(d.get("kind", "scores")),
+                   r.integer(d.get("stride", 4), "output.stride"), str(d.get("upsample", UPSAMPLE)),
+                   str(d.get("layout", "NCHW")).upper(), r.text(d.get("features", "feats"), "output.features"))
+        if spec.kind not in KINDS:
+            raise r.fail("output.kind", " or ".join(KINDS))
+        if spec.layout not in LAYOUTS:
+            raise r.fail("output.layout", " or ".join(LAYOUTS))
+        return spec
 
 
 @dataclass(frozen=True)

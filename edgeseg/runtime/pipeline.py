@@ -29,8 +29,8 @@ from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, close_engine, open_engine
 from edgeseg.runtime.flow import FlowEstimator, to_gray
 from edgeseg.runtime.fusion import refiner
+from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
-from edgeseg.runtime.postprocess import upsample_argmax
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.stats import Stats
 
@@ -164,7 +164,7 @@ class Pipeline:
         self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
-        self.key_size = tuple(int(s) for s in self.backbone.inputs["image"][2:])
+        self.net = NetworkIO(self.bundle, graph_key("backbone", op.downscale))
         self._local = threading.local()  # flow estimators are made per thread with the point's parameters
         # Overlap needs something to propagate with while the keyframe runs: warp on, no fusion (fusions
         # need the backbone's output on the frame itself).
@@ -276,25 +276,26 @@ class Pipeline:
         return out
 
     def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
-        logits, feats = self._backbone(rgb)
-        scores = self._fuse(rgb, logits, feats, back_job) if self.fusion is not None else logits
-        self.state = self._key_state(rgb, gray, scores, feats, self.index)
+        key = self._backbone(rgb)
+        if self.fusion is not None:
+            assert key.scores is not None and key.feats is not None  # a fusion head is exported only with edgeseg backbones
+            key = KeyOutput(self._fuse(rgb, key.scores, key.feats, back_job), None, key.feats)
+        self.state = self._key_state(rgb, gray, key, self.index)
         return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
 
-    def _backbone(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _backbone(self, rgb: np.ndarray) -> KeyOutput:
         with self.stats.stage("segment"):
-            result = self.backbone.infer({"image": preprocess(rgb, self.key_size, self.mean, self.std)})
-        return result["logits"][0], result["feats"][0]
+            return self.net.split(self.backbone.infer(self.net.feed(rgb)))
 
-    def _key_state(self, rgb: np.ndarray, gray: np.ndarray, scores: np.ndarray, feats: np.ndarray, index: int) -> _State:
+    def _key_state(self, rgb: np.ndarray, gray: np.ndarray, key: KeyOutput, index: int) -> _State:
         with self.stats.stage("segment"):
-            labels = upsample_argmax(scores, rgb.shape[:2])
-        keep = self.op.refine or self.op.adaptive is not None
-        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=softmax(scores) if keep else None,
-                      feats=feats if keep else None, source_key=index)
+            labels = self.net.labels(key, rgb.shape[:2])
+        keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
+        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=softmax(key.scores) if keep else None,
+                      feats=key.feats if keep else None, source_key=index)
 
     def _segment_job(self, rgb: np.ndarray, gray: np.ndarray, index: int) -> _State:
-        return self._key_state(rgb, gray, *self._backbone(rgb), index)
+        return self._key_state(rgb, gray, self._backbone(rgb), index)
 
     # --- live mode: keyframes in the background -------------------------------------------------
     def _process_overlapped(self, rgb: np.ndarray, gray: np.ndarray, prev: _State) -> FrameOutput:

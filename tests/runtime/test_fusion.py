@@ -63,7 +63,6 @@ def test_a_head_registered_outside_edgeseg_exports_and_runs(ema_head, tiny_root,
     from edgeseg.runtime.bundle import load_bundle
     from edgeseg.runtime.pipeline import Pipeline
     from edgeseg.runtime.postprocess import upsample_argmax
-    from edgeseg.runtime.preprocess import preprocess
     from edgeseg.runtime.segment import BundleSegmenter
     from tests.conftest import tiny_options
 
@@ -83,7 +82,7 @@ def test_a_head_registered_outside_edgeseg_exports_and_runs(ema_head, tiny_root,
     backbone, a = BundleSegmenter(bundle), np.float32(0.7)
     prev = None
     for out, rgb in zip(outs, frames):
-        logits = backbone.engine.infer({"image": preprocess(rgb, backbone.size, backbone.mean, backbone.std)})["logits"][0]
+        logits = backbone.engine.infer(backbone.net.feed(rgb))["logits"][0]
         prev = logits if prev is None else a * logits + (np.float32(1) - a) * prev
         assert out.keyframe
         np.testing.assert_array_equal(out.labels, upsample_argmax(prev, rgb.shape[:2]))

@@ -1,0 +1,81 @@
+"""A backbone graph with its bundle's pre- and post-processing: frame -> feed, outputs -> scores or labels.
+
+Every keyframe path (pipeline, per-frame segmenter, eval) goes through this, so a bundle made from any
+model (``edgeseg export FILE.onnx``, an import spec) runs exactly as its manifest says. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edgeseg.runtime.bundle import Bundle
+from edgeseg.runtime.kernels import upsample_argmax
+from edgeseg.runtime.manifest import BundleError
+from edgeseg.runtime.preprocess import prepare
+
+
+@dataclass
+class KeyOutput:
+    """One keyframe's network output: ``scores`` (C x h x w float32) or, for a labels model, ``labels`` (h x w)."""
+
+    scores: np.ndarray | None
+    labels: np.ndarray | None
+    feats: np.ndarray | None  # C x h x w, edgeseg's own backbones only
+
+
+class NetworkIO:
+    """The manifest's ``input`` and ``output`` specs for the backbone graph ``key`` of ``bundle``."""
+
+    def __init__(self, bundle: Bundle, key: str):
+        m = bundle.manifest
+        self.input, self.output = m.input, m.output
+        if key not in bundle.graphs:
+            raise BundleError(f"bundle {bundle.root} has no graph {key!r}")
+        entry = bundle.graphs[key]
+        shapes = entry.shapes
+        if self.input.name not in shapes:
+            raise BundleError(f"{bundle.root}: graph {key!r} has no input {self.input.name!r} (manifest input.name); "
+                              "re-export the bundle")
+        self.size = self.input.hw(shapes[self.input.name])
+        outputs = {o.name for o in entry.outputs}
+        if self.output.name not in outputs:
+            raise BundleError(f"{bundle.root}: graph {key!r} has no output {self.output.name!r} (manifest output.name); "
+                              "re-export the bundle")
+        self.features = self.output.features if self.output.features in outputs else None
+
+    def feed(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
+        return {self.input.name: prepare(rgb, self.input, self.size)}
+
+    def split(self, result: dict[str, np.ndarray]) -> KeyOutput:
+        """The graph's outputs as scores (or labels) and features, batch axis dropped."""
+        out = result[self.output.name]
+        feats = result[self.features][0] if self.features else None
+        if self.output.kind == "labels":
+            return KeyOutput(None, _label_map(out), feats)
+        scores = out[0] if self.output.layout == "NCHW" else out[0].transpose(2, 0, 1)
+        return KeyOutput(np.ascontiguousarray(scores, dtype=np.float32), None, feats)
+
+    def labels(self, key: KeyOutput, size_hw: tuple[int, int]) -> np.ndarray:
+        """HxW uint8 labels at the frame's size: scores upsampled bilinearly then argmax, or labels resized nearest."""
+        if key.scores is not None:
+            return upsample_argmax(key.scores, size_hw)
+        assert key.labels is not None
+        return resize_labels(key.labels, size_hw)
+
+
+def _label_map(out: np.ndarray) -> np.ndarray:
+    squeezed = np.squeeze(out)
+    if squeezed.ndim != 2:
+        raise BundleError(f"a labels output must hold one h x w map, got shape {out.shape}")
+    return squeezed
+
+
+def resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """A label map to ``size_hw`` with OpenCV's nearest neighbour (manifest ``upsample`` nearest-cv2), uint8."""
+    small = np.ascontiguousarray(labels.astype(np.uint8, copy=False))
+    if small.shape == tuple(size_hw):
+        return small
+    return cv2.resize(small, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_NEAREST)
