@@ -10,15 +10,35 @@ from pathlib import Path
 from edgeseg.errors import UsageError
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """An argparse type for ``HxW`` network sizes: both multiples of 32 (the backbones' stride), at least 64."""
+def any_size(text: str) -> tuple[int, int]:
+    """An argparse type for ``HxW`` of any positive size (a foreign model decides what it takes)."""
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not HxW, e.g. 480x640") from None
+    if min(h, w) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be positive")
+    return h, w
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """An argparse type for ``HxW`` network sizes: both multiples of 32 (the backbones' stride), at least 64."""
+    h, w = any_size(text)
     if min(h, w) < 64 or h % 32 or w % 32:
         raise argparse.ArgumentTypeError(f"{text!r}: height and width must be multiples of 32, at least 64 (e.g. 480x640)")
     return h, w
+
+
+def three_floats(text: str) -> tuple[float, float, float]:
+    """``R,G,B`` -> three floats (--mean, --std)."""
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three numbers R,G,B") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} has {len(values)} value(s); give three, R,G,B")
+    return values  # type: ignore[return-value]
 
 
 def positive_int(text: str) -> int:

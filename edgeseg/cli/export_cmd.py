@@ -6,13 +6,14 @@ import argparse
 import json
 
 from edgeseg._lazy import lazy_import
-from edgeseg.cli.common import parse_size
+from edgeseg.cli.common import any_size, three_floats
 from edgeseg.errors import UsageError
 from edgeseg.runtime.fusion import HEADS, head_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="checkpoint file, folder with backbone.pt (+ heads), or 'default'")
+    p.add_argument("model", metavar="MODEL", help="edgeseg checkpoint file, folder with backbone.pt (+ heads), 'default', "
+                   "a foreign FILE.onnx, or an import spec package.module:factory (a PyTorch module; see --kwargs, --weights)")
     p.add_argument("--out", required=True, help="bundle folder to write (replaced only once the new one is complete)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
                    help="graph precision; fp16/int8 keep fp32 inputs and outputs (default: %(default)s)")
@@ -23,9 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
                    help="int8 activation range estimator (default: %(default)s)")
     p.add_argument("--parity-frames", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
-    p.add_argument("--size", metavar="HxW", type=parse_size,
-                   help="static input size of the graphs, multiples of 32 (default: the checkpoint's, e.g. 480x640)")
-    p.add_argument("--heads", default="all", help="all | none | a comma list of: " +
+    p.add_argument("--size", metavar="HxW", type=any_size,
+                   help="static input size of the graphs: for edgeseg checkpoints multiples of 32 (default: the checkpoint's, "
+                        "e.g. 480x640); for a foreign model any size, required when its graph's size is dynamic and for import specs")
+    p.add_argument("--heads", default="all", help="edgeseg checkpoints: all | none | a comma list of: " +
                    "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
     p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
@@ -35,6 +37,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB", help="TensorRT workspace limit (default: %(default)s MiB)")
     p.add_argument("--allow-parity-failure", action="store_true", help="keep the bundle even if a gate fails (recorded in parity.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("a model edgeseg did not build (FILE.onnx or package.module:factory)")
+    g.add_argument("--classes", help="camvid | cityscapes | FILE (one class a line, in class-id order: 'name' or 'name R G B'); "
+                                     "required for a foreign model")
+    g.add_argument("--channels", default="rgb", choices=["rgb", "bgr"], help="channel order the model expects (default: %(default)s)")
+    g.add_argument("--scale", type=float, default=255.0,
+                   help="pixel values are divided by S before mean/std (default: %(default)g; 1 = raw 0..255)")
+    g.add_argument("--mean", metavar="R,G,B", type=three_floats, help="per-channel mean subtracted after scaling (default: ImageNet's)")
+    g.add_argument("--std", metavar="R,G,B", type=three_floats, help="per-channel std divided by after the mean (default: ImageNet's)")
+    g.add_argument("--layout", choices=["nchw", "nhwc"], help="input layout (default: read from the graph; PyTorch modules: nchw)")
+    g.add_argument("--output", metavar="NAME|INDEX", help="the output holding class scores or labels (default: the only "
+                   "output with len(classes) channels or a label map; 'out' / 'logits' when several)")
+    g.add_argument("--weights", metavar="FILE", help="import spec: a state_dict or checkpoint loaded strictly into the factory's module")
+    g.add_argument("--kwargs", metavar="JSON", help="import spec: keyword arguments for the factory, e.g. "
+                   "'{\"num_classes\": 11, \"weights\": null}'")
 
 
 def parse_heads(text: str) -> tuple[str, ...]:
@@ -59,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
                          parity_frames=args.parity_frames, size=args.size, heads=parse_heads(args.heads),
                          opset=args.opset, allow_parity_failure=args.allow_parity_failure,
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
-                         tensorrt=args.tensorrt, workspace_mib=args.workspace)
+                         tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
+                         scale=args.scale, mean=args.mean, std=args.std, layout=args.layout, output=args.output,
+                         weights=args.weights, kwargs=args.kwargs)
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
     print_parity(parity)

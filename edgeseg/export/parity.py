@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -64,22 +64,40 @@ def ort_session(path: Path, threads: int | None = None) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-@torch.no_grad()
-def measure(module: torch.nn.Module, session: ort.InferenceSession, feeds: list[dict[str, np.ndarray]],
-            input_names: list[str], precision: str) -> Parity:
-    """Compare every output on every feed; agreement is on the first output's argmax over channels."""
+Reference = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
+
+
+def torch_reference(module: torch.nn.Module, input_names: list[str]) -> Reference:
+    """A torch module as a parity reference: feed -> its outputs as arrays."""
+    @torch.no_grad()
+    def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        out = module(*(torch.from_numpy(feed[n]) for n in input_names))
+        return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+    return run
+
+
+def class_map(out: np.ndarray, kind: str = "scores", layout: str = "NCHW") -> np.ndarray:
+    """The classes an output says per pixel: argmax over its class axis, or the label map itself."""
+    if kind == "labels":
+        return np.squeeze(out).astype(np.int64)
+    return out.argmax(1 if layout == "NCHW" else -1)
+
+
+def measure(reference: Reference, session: ort.InferenceSession, feeds: list[dict[str, np.ndarray]],
+            input_names: list[str], precision: str, kind: str = "scores", layout: str = "NCHW") -> Parity:
+    """Compare every output on every feed; agreement is on the classes of the first output (``class_map``)."""
     max_abs, abs_sum, count, agree, pixels = 0.0, 0.0, 0, 0, 0
     for feed in feeds:
-        ref = module(*(torch.from_numpy(feed[n]) for n in input_names))
-        ref_list = [t.numpy() for t in (ref if isinstance(ref, tuple) else (ref,))]
+        ref_list = reference(feed)
         got = session.run(None, {n: feed[n] for n in input_names})
         for r, g in zip(ref_list, got):
             d = np.abs(r.astype(np.float64) - g.astype(np.float64))
             max_abs = max(max_abs, float(d.max()))
             abs_sum += float(d.sum())
             count += d.size
-        agree += int((ref_list[0].argmax(1) == got[0].argmax(1)).sum())
-        pixels += ref_list[0].argmax(1).size
+        want, have = class_map(ref_list[0], kind, layout), class_map(got[0], kind, layout)
+        agree += int((want == have).sum())
+        pixels += want.size
     pct = 100.0 * agree / max(pixels, 1)
     return Parity(precision, max_abs, abs_sum / max(count, 1), round(pct, 4), len(feeds), THRESHOLDS[precision],
                   pct >= THRESHOLDS[precision])

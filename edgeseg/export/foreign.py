@@ -1,0 +1,247 @@
+"""``edgeseg export FILE.onnx | package.module:factory``: a bundle from a model edgeseg did not build.
+
+The model runs once on a real frame to find the output that holds the segmentation (``foreign_model``);
+the bundle's graph keeps only that output, at a static input size. A graph whose spatial size is dynamic
+(and every import spec) also gets the backbone at each downscale D, so every operating point can run; a
+graph fixed at one size gets D=1 only. The parity reference is the original: the ONNX file as given (at the
+fixed size) or the PyTorch module. The manifest states the whole pre- and post-processing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from edgeseg.calibration.frames import read_frames
+from edgeseg.errors import EdgesegError, UsageError
+from edgeseg.export.assemble import (
+    ExportOptions,
+    Gate,
+    backbone_miou,
+    calibration_source,
+    check_common,
+    finish,
+    gate_graph,
+    in_temp_dir,
+    producer,
+    progress,
+)
+from edgeseg.export.class_table import read_classes
+from edgeseg.export.foreign_model import ImageInput, OutputChoice, choose_output, image_input, load_onnx, with_input_size
+from edgeseg.export.graphs import scaled_size
+from edgeseg.export.import_spec import SelectOutput, build_module, is_import_spec, named_outputs
+from edgeseg.export.onnx_io import export_onnx
+from edgeseg.export.parity import Parity, Reference, torch_reference
+from edgeseg.runtime.bundle import Bundle, graph_key, sha256_file
+from edgeseg.runtime.manifest import UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
+from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare
+
+# Flags that describe a foreign model: flag -> (ExportOptions field, its default)
+FLAGS: dict[str, tuple[str, Any]] = {"--classes": ("classes", None), "--channels": ("channels", "rgb"), "--scale": ("scale", 255.0),
+                                     "--mean": ("mean", None), "--std": ("std", None), "--layout": ("layout", None),
+                                     "--output": ("output", None), "--weights": ("weights", None), "--kwargs": ("kwargs", None)}
+OUTPUT_NAME = {"scores": "scores", "labels": "labels"}  # the output's name in graphs edgeseg exports from PyTorch
+
+
+def is_foreign(model: str) -> bool:
+    """Whether MODEL names an ONNX file or an import spec rather than an edgeseg checkpoint."""
+    return model.lower().endswith(".onnx") or is_import_spec(model)
+
+
+@dataclass
+class _Source:
+    """The model at D=1: how to feed it and which output to keep."""
+
+    input: InputSpec
+    output: OutputChoice
+    downscales: tuple[float, ...]
+
+
+def check_foreign(opts: ExportOptions) -> None:
+    check_common(opts)
+    if opts.classes is None:
+        raise UsageError(f"{opts.model} is not an edgeseg checkpoint: pass --classes camvid | cityscapes | FILE "
+                         "(one class a line, in the model's class-id order)")
+    if opts.channels not in ("rgb", "bgr"):
+        raise UsageError(f"--channels {opts.channels!r}: choose rgb or bgr")
+    if not opts.scale > 0:
+        raise UsageError(f"--scale {opts.scale}: must be > 0 (255: pixels become 0..1; 1: raw 0..255)")
+    for flag, values in (("--mean", opts.mean), ("--std", opts.std)):
+        if values is not None and len(values) != 3:
+            raise UsageError(f"{flag} takes 3 values R,G,B; got {len(values)}")
+    if opts.std is not None and min(abs(v) for v in opts.std) == 0:
+        raise UsageError("--std: a standard deviation of 0 divides by zero; give three non-zero values")
+    if opts.layout is not None and opts.layout.lower() not in ("nchw", "nhwc"):
+        raise UsageError(f"--layout {opts.layout!r}: choose nchw or nhwc")
+    if opts.size is not None and min(opts.size) < 8:
+        raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: too small")
+    onnx_file = opts.model.lower().endswith(".onnx")
+    for flag, value in (("--weights", opts.weights), ("--kwargs", opts.kwargs)):
+        if onnx_file and value is not None:
+            raise UsageError(f"{flag} applies to an import spec (package.module:factory), not to an ONNX file")
+
+
+def export_foreign(opts: ExportOptions) -> Path:
+    """Export and gate a foreign model; returns the bundle folder (edgeseg.export.bundle.export_bundle dispatches here)."""
+    check_foreign(opts)
+    classes = read_classes(opts.classes or "")
+    calib = calibration_source(opts)
+    frames = list(read_frames(calib, opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0)))
+    if len(frames) < opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0):
+        raise UsageError(f"{calib} gave {len(frames)} frames; the gates need {opts.parity_frames} (+ {opts.calib_frames} "
+                         "for int8); pass a longer --calib source")
+    if opts.model.lower().endswith(".onnx"):
+        model = _OnnxModel(Path(opts.model), opts)
+    else:
+        model = _TorchModel(opts)
+    source = model.inspect(frames[0], len(classes.names), opts.classes or "")
+
+    def build(tmp: Path) -> None:
+        steps = progress(opts, len(source.downscales), 1)
+        graphs: dict[str, GraphEntry] = {}
+        parity: dict[str, Parity] = {}
+        skipped: dict[str, str] = {}
+        for d in source.downscales:
+            key = graph_key("backbone", d)
+            stem = key.replace("@", "_d")
+            size = scaled_size(tuple(source.input.size), d)  # type: ignore[arg-type]
+            steps.set_postfix_str(f"export {key}")
+            try:
+                reference = model.write(tmp / f"{stem}.onnx", size, source.output)
+            except EdgesegError as exc:
+                if d == 1.0:
+                    raise
+                skipped[key] = str(exc)
+                steps.update(2 + (opts.precision != "fp32"))
+                continue
+            steps.update()
+            feeds = [{source.input.name: prepare(rgb, source.input, size)} for rgb in frames]
+            gate = Gate(key, "backbone", stem, [source.input.name], reference, d, source.output.kind, source.output.layout)
+            graphs[key], parity[key] = gate_graph(opts, gate, tmp, feeds[:opts.parity_frames], feeds[opts.parity_frames:], steps)
+        for key, why in skipped.items():
+            print(f"edgeseg: no {key} graph: {why}")
+        out = source.output
+        manifest = Manifest(
+            producer=producer(), source={**model.describe(), "skipped": skipped},
+            classes=classes, input=source.input,
+            output=OutputSpec(name=out.name, kind=out.kind, stride=out.stride, upsample=UPSAMPLE if out.kind == "scores" else UPSAMPLE_LABELS,
+                              layout=out.layout, features=""),
+            precision=opts.precision, opset=opts.opset, graphs=graphs)
+        bundle = Bundle(tmp, manifest)
+        steps.set_postfix_str("backbone mIoU")
+        backbone_miou(opts, bundle, parity, None, default_labels=(opts.classes or "").lower() == "camvid")
+        steps.update()
+        finish(opts, tmp, bundle, parity, steps)
+
+    return in_temp_dir(opts.out, build)
+
+
+def _input_spec(opts: ExportOptions, name: str, layout: str, dtype: str, size: tuple[int, int]) -> InputSpec:
+    if dtype == "uint8":  # the graph normalises: it gets the resized frame as it is
+        if opts.mean is not None or opts.std is not None or opts.scale != 255.0:
+            raise UsageError(f"input {name!r} is uint8: the graph takes raw pixels, so --scale/--mean/--std do not apply")
+        return InputSpec(size=list(size), mean=[0.0] * 3, std=[1.0] * 3, layout=layout, channels=opts.channels, scale=1.0,
+                         name=name, dtype=dtype)
+    return InputSpec(size=list(size), mean=list(opts.mean or IMAGENET_MEAN), std=list(opts.std or IMAGENET_STD), layout=layout,
+                     channels=opts.channels, scale=float(opts.scale), name=name, dtype=dtype)
+
+
+class _OnnxModel:
+    """A foreign ONNX file: the original (at a fixed size) is the reference; the bundle keeps its one output."""
+
+    def __init__(self, path: Path, opts: ExportOptions):
+        self.path, self.opts = path, opts
+        self.model = load_onnx(path)
+        self.image: ImageInput = image_input(self.model, path, opts.layout)
+
+    def inspect(self, rgb: np.ndarray, n_classes: int, classes_flag: str) -> _Source:
+        size = self.image.size
+        if size is None and self.opts.size is None:
+            raise UsageError(f"{self.path}: input {self.image.name!r} has a dynamic spatial size; pass --size HxW")
+        if size is not None and self.opts.size is not None and tuple(self.opts.size) != size:
+            raise UsageError(f"--size {self.opts.size[0]}x{self.opts.size[1]}: {self.path} is fixed at {size[0]}x{size[1]}")
+        size = size or tuple(self.opts.size)  # type: ignore[arg-type]
+        spec = _input_spec(self.opts, self.image.name, self.image.layout, self.image.dtype, size)
+        session = self._session(size)
+        names = [o.name for o in session.get_outputs()]
+        outputs = dict(zip(names, self._run(session, names, {self.image.name: prepare(rgb, spec, size)})))
+        choice = choose_output(outputs, self.opts.output, n_classes, size, self.image.layout, classes_flag)
+        downscales = self.opts.downscales if self.image.size is None else (1.0,)
+        return _Source(spec, choice, tuple(downscales))
+
+    def _session(self, size: tuple[int, int]) -> ort.InferenceSession:
+        fixed = with_input_size(self.model, self.image, size)
+        try:
+            return ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise UsageError(f"ONNX Runtime cannot load {self.path} at {size[0]}x{size[1]}: {str(exc).splitlines()[0]}") from None
+
+    def _run(self, session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return session.run(names, feed)
+        except Exception as exc:
+            raise UsageError(f"{self.path} failed on a frame: {str(exc).splitlines()[0]}") from None
+
+    def write(self, dest: Path, size: tuple[int, int], output: OutputChoice) -> Reference:
+        """The graph at ``size`` with only ``output``, written to ``dest``; returns the original as the reference."""
+        session = self._session(size)
+        fixed = with_input_size(self.model, self.image, size)
+        onnx.save(fixed, str(dest))
+        onnx.utils.extract_model(str(dest), str(dest), [self.image.name], [output.name])
+
+        def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            return self._run(session, [output.name], feed)
+
+        run({self.image.name: np.zeros(session.get_inputs()[0].shape, np.uint8 if self.image.dtype == "uint8" else np.float32)})
+        return run
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": str(self.path.resolve()), "sha256": sha256_file(self.path), "kind": "onnx"}
+
+
+class _TorchModel:
+    """An import spec: the module exported by torch at each size; the module itself is the reference."""
+
+    def __init__(self, opts: ExportOptions):
+        self.opts = opts
+        if opts.size is None:
+            raise UsageError(f"{opts.model}: a PyTorch module has no fixed input size; pass --size HxW")
+        if opts.layout is not None and opts.layout.lower() != "nchw":
+            raise UsageError("--layout nhwc: PyTorch modules take NCHW images")
+        self.module = build_module(opts.model, opts.kwargs, opts.weights)
+
+    @torch.no_grad()
+    def inspect(self, rgb: np.ndarray, n_classes: int, classes_flag: str) -> _Source:
+        size = tuple(self.opts.size)  # type: ignore[arg-type]
+        spec = _input_spec(self.opts, "image", "NCHW", "float32", size)  # type: ignore[arg-type]
+        try:
+            raw = self.module(torch.from_numpy(prepare(rgb, spec, size)))  # type: ignore[arg-type]
+        except Exception as exc:
+            raise UsageError(f"{self.opts.model} failed on a {size[0]}x{size[1]} frame: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        outputs = {k: v.numpy() for k, v in named_outputs(raw).items()}
+        choice = choose_output(outputs, self.opts.output, n_classes, size, "NCHW", classes_flag)  # type: ignore[arg-type]
+        self.selected = SelectOutput(self.module, choice.name).eval()
+        kept = OutputChoice(OUTPUT_NAME[choice.kind], choice.kind, choice.layout, choice.stride)
+        return _Source(spec, kept, tuple(self.opts.downscales))
+
+    def write(self, dest: Path, size: tuple[int, int], output: OutputChoice) -> Reference:
+        example = (torch.zeros(1, 3, *size),)
+        try:
+            with torch.no_grad():
+                self.selected(*example)
+        except Exception as exc:
+            raise UsageError(f"the model does not run at {size[0]}x{size[1]} ({type(exc).__name__})") from None
+        export_onnx(self.selected, example, dest, ["image"], [output.name], self.opts.opset)
+        return torch_reference(self.selected, ["image"])
+
+    def describe(self) -> dict[str, Any]:
+        weights = self.opts.weights
+        return {"model": self.opts.model, "kind": "pytorch", "kwargs": self.opts.kwargs,
+                "weights": str(Path(weights).resolve()) if weights else None, "sha256": sha256_file(weights) if weights else None}
