@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB", help="TensorRT workspace limit (default: %(default)s MiB)")
     p.add_argument("--allow-parity-failure", action="store_true", help="keep the bundle even if a gate fails (recorded in parity.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--heads-from", metavar="DIR", help="MODEL is a bundle: add the heads in DIR, trained on it with "
+                   "edgeseg train refiner|stgru|gcrf --backbone BUNDLE --out DIR (each gated), to a copy written to --out")
     g = p.add_argument_group("a model edgeseg did not build (FILE.onnx or package.module:factory)")
     g.add_argument("--classes", help="camvid | cityscapes | FILE (one class a line, in class-id order: 'name' or 'name R G B'); "
                                      "required for a foreign model")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
                          tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
                          scale=args.scale, mean=args.mean, std=args.std, layout=args.layout, output=args.output,
-                         weights=args.weights, kwargs=args.kwargs)
+                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from)
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
     print_parity(parity)

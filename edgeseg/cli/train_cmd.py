@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", help="training images (default: DATA/camvid/train)")
     p.add_argument("--labels", help="label PNGs with class ids, matched by stem (default: DATA/camvid/trainannot)")
     p.add_argument("--out", default="runs/default", help="output folder for <what>.pt and resumable state (default: %(default)s)")
-    p.add_argument("--backbone", help="backbone checkpoint the head is trained on (default: OUT/backbone.pt)")
+    p.add_argument("--backbone", help="heads: the frozen backbone, an edgeseg checkpoint or any bundle folder (a model edgeseg did "
+                                      "not build, run by ONNX Runtime; refiner, stgru, gcrf) (default: OUT/backbone.pt)")
     p.add_argument("--epochs", type=int, help="epochs (default: 120 for the backbone, 4 for heads)")
     p.add_argument("--batch", type=int, default=8, help="batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 2e-3 backbone, 1e-3 heads)")
@@ -69,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from edgeseg.train.heads import HeadConfig, train_head
     backbone = args.backbone or str(Path(args.out) / "backbone.pt")
-    if not Path(backbone).is_file():
-        raise UsageError(f"backbone checkpoint {backbone} not found; train it first or pass --backbone")
+    if not Path(backbone).is_file() and not (Path(backbone) / "manifest.json").is_file():
+        raise UsageError(f"backbone {backbone} is neither a checkpoint nor a bundle folder; train it first or pass --backbone")
     hcfg = HeadConfig(head=args.what, backbone=backbone, images=args.images, labels=args.labels, out=args.out,
                       clips=args.clips, frames=args.frames, batch=args.batch, seed=args.seed, threads=args.threads,
                       model_config={"attractive": True} if args.attractive else {})

@@ -79,6 +79,7 @@ class ExportOptions:
     output: str | None = None  # NAME or INDEX
     weights: str | None = None  # import spec: state_dict / checkpoint file
     kwargs: str | None = None  # import spec: JSON keyword arguments for the factory
+    heads_from: str | None = None  # MODEL is a bundle: add the heads trained on it (edgeseg.export.attach)
 
 
 def default_source(path: str | None, sub: str) -> str | None:
@@ -234,8 +235,10 @@ def backbone_miou(opts: ExportOptions, bundle: Bundle, parity: dict[str, Parity]
         variant.set_miou(miou(BundleSegmenter(bundle, variant=name)))
 
 
-def finish(opts: ExportOptions, tmp: Path, bundle: Bundle, parity: dict[str, Parity], steps: tqdm) -> None:
-    """TensorRT check (and engines with --tensorrt), then manifest.json and parity.json; raises on a failed gate."""
+def finish(opts: ExportOptions, tmp: Path, bundle: Bundle, parity: dict[str, Parity], steps: tqdm,
+           carried: dict[str, Any] | None = None) -> None:
+    """TensorRT check (and engines with --tensorrt), then manifest.json and parity.json; raises on a failed gate.
+    ``carried``: gate results of graphs copied from another bundle, kept in parity.json as they were."""
     report = check(bundle)  # recorded for every bundle; with --tensorrt a graph it would refuse fails here
     trt_check = summary(report)
     refused = [f.line(v) for v, found in report.items() for f in found if f.error]
@@ -248,7 +251,8 @@ def finish(opts: ExportOptions, tmp: Path, bundle: Bundle, parity: dict[str, Par
         steps.update()
     (tmp / MANIFEST).write_text(dumps(bundle.manifest.to_json()))
     steps.close()
-    (tmp / "parity.json").write_text(dumps({**{k: v.to_json() for k, v in parity.items()}, "tensorrt_check": trt_check}))
+    (tmp / "parity.json").write_text(dumps({**(carried or {}), **{k: v.to_json() for k, v in parity.items()},
+                                            "tensorrt_check": trt_check}))
     failures = [f"{k}: {p.failure}" for k, p in parity.items() if p.failure]
     if failures and not opts.allow_parity_failure:
         raise ParityError("parity gate failed (no bundle written): " + "; ".join(failures) +

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from edgeseg.calibration.frames import read_frames
 from edgeseg.errors import UsageError
-from edgeseg.export import foreign
+from edgeseg.export import attach, foreign
 from edgeseg.export.assemble import (
     PRECISIONS,
     ExportOptions,
@@ -32,7 +31,7 @@ from edgeseg.export.assemble import (
     producer,
     progress,
 )
-from edgeseg.export.graphs import graph_specs, real_feeds
+from edgeseg.export.graphs import graph_specs, real_feeds, torch_outputs
 from edgeseg.export.onnx_io import example_inputs, export_onnx
 from edgeseg.export.parity import Parity, torch_reference
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
@@ -59,6 +58,10 @@ def export_bundle(opts: ExportOptions) -> Path:
     """Export and gate every graph; returns the bundle folder. Raises ParityError on a failed gate."""
     if foreign.is_foreign(opts.model):
         return foreign.export_foreign(opts)
+    if attach.is_bundle(opts.model):
+        return attach.attach_heads(opts)
+    if opts.heads_from:
+        raise UsageError(f"--heads-from adds heads to a bundle; {opts.model} is a checkpoint, whose heads lie next to it")
     check_options(opts)
     backbone_path, folder = resolve_model_dir(opts.model)
     backbone, ckpt = load_checkpoint(backbone_path)
@@ -82,8 +85,9 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     steps.set_postfix_str("reading frames")
     n_parity = opts.parity_frames + 2  # +2: the GCRF window needs 3 frames for its first feed
     frames = list(read_frames(calib, n_parity + (opts.calib_frames if opts.precision == "int8" else 0)))
-    parity_feeds = real_feeds(specs, backbone, ckpt, frames[:n_parity])
-    calib_feeds = real_feeds(specs, backbone, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
+    outputs = torch_outputs(backbone, ckpt)
+    parity_feeds = real_feeds(specs, outputs, ckpt, frames[:n_parity])
+    calib_feeds = real_feeds(specs, outputs, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
     steps.update()
     graphs: dict[str, GraphEntry] = {}
     parity: dict[str, Parity] = {}
@@ -99,8 +103,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         graphs[spec.key], parity[spec.key] = gate_graph(opts, gate, tmp, parity_feeds[spec.key], calib_feeds.get(spec.key, []), steps)
     bundle = Bundle(tmp, _manifest(opts, ckpt, backbone_path, sorted(heads), graphs))  # in memory: written once, last
     steps.set_postfix_str("backbone mIoU")
-    reference = TorchSegmenter(backbone, ckpt)
-    backbone_miou(opts, bundle, parity, lambda rgb: np.asarray(reference(rgb)))
+    backbone_miou(opts, bundle, parity, TorchSegmenter(backbone, ckpt))
     steps.update()
     finish(opts, tmp, bundle, parity, steps)
 

@@ -8,7 +8,7 @@ backbone's outputs, DIS backward flow between consecutive frames, nearest-neighb
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -43,8 +43,23 @@ def graph_specs(backbone: torch.nn.Module, heads: dict[str, torch.nn.Module],
              for d in downscales]
     for name, module in heads.items():
         head = fusion.get(name)
-        specs.append(GraphSpec(name, name, module, list(head.inputs), list(head.outputs)))
+        specs.append(GraphSpec(name, name, module, head.input_names(module), list(head.outputs)))
     return specs
+
+
+# rgb frame -> (1 x L x h/4 x w/4 scores, 1 x C x h/8 x w/8 features or None): what the heads' feeds are built from
+BackboneOutputs = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+def torch_outputs(backbone: torch.nn.Module, ckpt: dict[str, Any]) -> BackboneOutputs:
+    """An edgeseg torch backbone as ``BackboneOutputs``, on the checkpoint's preprocessing."""
+    size, mean, std = tuple(ckpt["input_size"]), tuple(ckpt["mean"]), tuple(ckpt["std"])
+
+    @torch.no_grad()
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        logits, feats = backbone(torch.from_numpy(preprocess(rgb, size, mean, std)))
+        return logits.numpy(), feats.numpy()
+    return run
 
 
 def _recorder(into: list[dict[str, np.ndarray]]) -> fusion.Run:
@@ -54,13 +69,13 @@ def _recorder(into: list[dict[str, np.ndarray]]) -> fusion.Run:
     return run
 
 
-@torch.no_grad()
-def real_feeds(specs: list[GraphSpec], backbone: torch.nn.Module, ckpt: dict[str, Any],
+def real_feeds(specs: list[GraphSpec], backbone: BackboneOutputs, ckpt: dict[str, Any],
                frames: Iterable[np.ndarray]) -> dict[str, list[dict[str, np.ndarray]]]:
     """For each spec, a list of input feeds computed from consecutive real frames.
 
-    Fusion heads build their feeds with their runtime spec (``step``) from the torch backbone's outputs;
-    no head graph runs here, so a recurrent head's state is its unfused input (as on the first frame).
+    Fusion heads build their feeds with their runtime spec (``step``) from the backbone's outputs (torch, or a
+    bundle's graph run by ONNX Runtime); no head graph runs here, so a recurrent head's state is its unfused input
+    (as on the first frame). ``ckpt``: input_size, mean, std.
     """
     size = tuple(ckpt["input_size"])
     mean, std = tuple(ckpt["mean"]), tuple(ckpt["std"])
@@ -75,13 +90,14 @@ def real_feeds(specs: list[GraphSpec], backbone: torch.nn.Module, ckpt: dict[str
             if s.name == "backbone":
                 feeds[s.key].append({"image": image if s.downscale == 1.0 else
                                      preprocess(rgb, scaled_size(size, s.downscale), mean, std)})
-        logits, feats = (t.numpy() for t in backbone(torch.from_numpy(image)))
+        logits, feats = backbone(rgb)
         cur = {"gray": to_gray(rgb), "logits": logits, "feats": feats}
         flow = dis.backward(cur["gray"], prev["gray"]) if prev is not None else None
         if flow is not None and prev is not None and "refiner" in feeds:
             probs = torch.softmax(torch.from_numpy(prev["logits"]), 1).numpy()
-            feeds["refiner"].append(refiner.feed(image, warp_nearest(prev["feats"][0], flow),
-                                                 warp_nearest(probs[0], flow)))
+            wanted = next(s.input_names for s in specs if s.key == "refiner")
+            warped_feats = warp_nearest(prev["feats"][0], flow) if "warped_feats" in wanted else None
+            feeds["refiner"].append(refiner.feed(image, warped_feats, warp_nearest(probs[0], flow)))
         frame = fusion.FusionFrame(rgb, logits, feats, flow, mean, std)
         for key, (head, _) in fusions.items():
             head.step(states[key], frame, _recorder(feeds[key]))

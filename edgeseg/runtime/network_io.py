@@ -16,6 +16,8 @@ from edgeseg.runtime.kernels import upsample_argmax
 from edgeseg.runtime.manifest import BundleError
 from edgeseg.runtime.preprocess import prepare
 
+HEAD_STRIDE = 4  # the heads (refiner, fusions) work on scores at 1/4 of the network input, as edgeseg's backbones give them
+
 
 @dataclass
 class KeyOutput:
@@ -40,6 +42,7 @@ class NetworkIO:
             raise BundleError(f"{bundle.root}: graph {key!r} has no input {self.input.name!r} (manifest input.name); "
                               "re-export the bundle")
         self.size = self.input.hw(shapes[self.input.name])
+        self.head_size = (m.input.size[0] // HEAD_STRIDE, m.input.size[1] // HEAD_STRIDE)
         outputs = {o.name for o in entry.outputs}
         if self.output.name not in outputs:
             raise BundleError(f"{bundle.root}: graph {key!r} has no output {self.output.name!r} (manifest output.name); "
@@ -57,6 +60,13 @@ class NetworkIO:
             return KeyOutput(None, _label_map(out), feats)
         scores = out[0] if self.output.layout == "NCHW" else out[0].transpose(2, 0, 1)
         return KeyOutput(np.ascontiguousarray(scores, dtype=np.float32), None, feats)
+
+    def head_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Scores as the heads take them: at 1/4 of the D=1 input. A backbone whose output stride is 4 gives them as
+        they are; finer or coarser scores are resized (area when shrinking, bilinear otherwise)."""
+        if self.output.stride == HEAD_STRIDE or scores.shape[1:] == self.head_size:
+            return scores
+        return resize_scores(scores, self.head_size)
 
     def labels(self, key: KeyOutput, size_hw: tuple[int, int]) -> np.ndarray:
         """HxW uint8 labels at the frame's size: scores upsampled bilinearly then argmax, or labels resized nearest."""
@@ -79,3 +89,15 @@ def resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     if small.shape == tuple(size_hw):
         return small
     return cv2.resize(small, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def resize_scores(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """C x h x w float32 scores to ``size_hw``: OpenCV area averaging when shrinking, bilinear otherwise (channel by channel
+    beyond OpenCV's 512-channel limit)."""
+    shrink = size_hw[0] < scores.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    hwc = np.ascontiguousarray(scores.transpose(1, 2, 0), dtype=np.float32)
+    if scores.shape[0] > 512:
+        return np.stack([cv2.resize(c, (size_hw[1], size_hw[0]), interpolation=interp) for c in scores])
+    out = cv2.resize(hwc, (size_hw[1], size_hw[0]), interpolation=interp)
+    return np.ascontiguousarray(out.reshape(size_hw[0], size_hw[1], -1).transpose(2, 0, 1))

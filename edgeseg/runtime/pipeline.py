@@ -278,8 +278,9 @@ class Pipeline:
     def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
         key = self._backbone(rgb)
         if self.fusion is not None:
-            assert key.scores is not None and key.feats is not None  # a fusion head is exported only with edgeseg backbones
-            key = KeyOutput(self._fuse(rgb, key.scores, key.feats, back_job), None, key.feats)
+            if key.scores is None:
+                raise UsageError(f"fusion {self.op.fusion} needs class scores; this bundle's model gives labels only")
+            key = KeyOutput(self._fuse(rgb, self.net.head_scores(key.scores), key.feats, back_job), None, key.feats)
         self.state = self._key_state(rgb, gray, key, self.index)
         return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
 
@@ -291,7 +292,8 @@ class Pipeline:
         with self.stats.stage("segment"):
             labels = self.net.labels(key, rgb.shape[:2])
         keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
-        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=softmax(key.scores) if keep else None,
+        probs = softmax(self.net.head_scores(key.scores)) if keep and key.scores is not None else None
+        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs,
                       feats=key.feats if keep else None, source_key=index)
 
     def _segment_job(self, rgb: np.ndarray, gray: np.ndarray, index: int) -> _State:
@@ -332,11 +334,11 @@ class Pipeline:
             feats = kernels.warp([feats], back, self.kernel_threads)[0] if feats is not None else None
         return labels, probs, feats
 
-    def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray, back_job: Future | None) -> np.ndarray:
+    def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray | None, back_job: Future | None) -> np.ndarray:
         """The fusion head's scores for a keyframe, built by its spec from this frame and its recurrent state."""
         assert self.fusion is not None
         flow = self._wait(back_job) if back_job is not None else None
-        frame = fusion.FusionFrame(rgb, logits[None], feats[None], flow, self.mean, self.std)
+        frame = fusion.FusionFrame(rgb, logits[None], None if feats is None else feats[None], flow, self.mean, self.std)
         with self.stats.stage("fuse"):
             return self.fusion.step(self.fusion_state, frame, self.engines[self.fusion.name].infer)
 
@@ -357,14 +359,14 @@ class Pipeline:
                 mask, count = kernels.iam_inconsistency(labels, back, fwd, self.kernel_threads)
             inconsistency = count / mask.size
             out.inconsistency = inconsistency
-            if op.refine and count and probs is not None and feats is not None:
+            if op.refine and count and probs is not None:
                 with self.stats.stage("refine"):
                     out.refined_pixels = self._refine(rgb, mask, labels, probs, feats)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
                             since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out
 
-    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray, feats: np.ndarray) -> int:
+    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray, feats: np.ndarray | None) -> int:
         """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place); returns their count.
 
         The refined labels are carried to the next frame, the probabilities and features stay the keyframe's,

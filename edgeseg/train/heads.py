@@ -4,6 +4,11 @@ Clips are synthesised from labelled training images (``edgeseg.train.clips``); t
 maps are propagated by real DIS flow and the runtime's nearest-neighbour warp
 (``edgeseg.runtime.reference``), exactly as the runtime does it, so each head learns on the inputs it
 will see at run time.
+
+The frozen backbone is an edgeseg checkpoint (torch) or any bundle (its backbone graph run by ONNX Runtime
+with the manifest's pre-processing, scores brought to the heads' 1/4 resolution as the runtime does): heads
+are trainable on top of a model edgeseg did not build. Such a backbone has no features: the refiner is then
+built without them, and NetWarp cannot be trained.
 """
 
 from __future__ import annotations
@@ -55,26 +60,74 @@ class Clip:
     frames: list[np.ndarray]
     labels: np.ndarray  # T x H x W uint8
     logits: torch.Tensor  # T x L x H/4 x W/4 (fp16)
-    feats: torch.Tensor  # T x C x H/8 x W/8 (fp16)
+    feats: torch.Tensor | None  # T x C x H/8 x W/8 (fp16); None: a backbone without features
     flows: np.ndarray  # T x H x W x 2, flows[t] = backward flow t -> t-1 (flows[0] = 0)
 
 
-@torch.no_grad()
-def build_clips(backbone: torch.nn.Module, ckpt: dict, images: list[np.ndarray], labels: list[np.ndarray],
-                count: int, frames: int, rng: np.random.Generator) -> list[Clip]:
+@dataclass
+class Frozen:
+    """The frozen backbone: ``segment(frames) -> (T x L x H/4 x W/4 scores, T x C x H/8 x W/8 features or None)``,
+    the metadata the heads' checkpoints carry, and the torch module when there is one."""
+
+    segment: Callable[[list[np.ndarray]], tuple[torch.Tensor, torch.Tensor | None]]
+    ckpt: dict[str, Any]
+    feat_channels: int
+    module: torch.nn.Module | None = None
+
+
+def frozen_backbone(path: str) -> Frozen:
+    """An edgeseg backbone checkpoint, or a bundle folder (manifest.json) whose backbone graph ONNX Runtime runs."""
+    if (Path(path) / "manifest.json").is_file():
+        return _bundle_backbone(path)
+    backbone, ckpt = load_checkpoint(path)
+    for p in backbone.parameters():
+        p.requires_grad_(False)
     size = tuple(ckpt["input_size"])
+
+    @torch.no_grad()
+    def segment(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.from_numpy(np.concatenate([preprocess(f, size, ckpt["mean"], ckpt["std"]) for f in frames]))
+        logits, feats = backbone(x)
+        return logits, feats
+    return Frozen(segment, ckpt, backbone.feat_channels, backbone)
+
+
+def _bundle_backbone(path: str) -> Frozen:
+    from edgeseg.runtime.bundle import load_bundle
+    from edgeseg.runtime.segment import BundleSegmenter
+    bundle = load_bundle(path)
+    m = bundle.manifest
+    if m.output.kind != "scores":
+        raise UsageError(f"{path} gives labels only; the heads are trained on class scores")
+    seg = BundleSegmenter(bundle)
+    ckpt = {"class_names": m.classes.names, "palette": m.classes.palette, "ignore_id": m.classes.ignore_id, "mean": m.input.mean,
+            "std": m.input.std, "input_size": m.input.size, "config": {}, "bundle": str(Path(path).resolve())}
+
+    def segment(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        outs = [seg.net.split(seg.engine.infer(seg.net.feed(f))) for f in frames]
+        feats = [o.feats for o in outs]
+        scores = np.stack([seg.net.head_scores(o.scores) for o in outs])  # type: ignore[arg-type]
+        return torch.from_numpy(scores), (torch.from_numpy(np.stack(feats)) if all(f is not None for f in feats) else None)
+    feat_channels = 0
+    if seg.net.features:
+        shape = next(o.shape for o in bundle.graphs["backbone"].outputs if o.name == seg.net.features)
+        feat_channels = int(shape[1])
+    return Frozen(segment, ckpt, feat_channels)
+
+
+def build_clips(backbone: Frozen, images: list[np.ndarray], labels: list[np.ndarray],
+                count: int, frames: int, rng: np.random.Generator) -> list[Clip]:
     flow = FlowEstimator()
     clips = []
     for _ in tqdm(range(count), desc="synthesising clips", unit="clip", mininterval=5):
         i, j = rng.integers(0, len(images), size=2)
         fr, lb = synth_clip(images[i], labels[i], rng, frames, donor=(images[j], labels[j]))
-        x = torch.from_numpy(np.concatenate([preprocess(f, size, ckpt["mean"], ckpt["std"]) for f in fr]))
-        logits, feats = backbone(x)
+        logits, feats = backbone.segment(fr)
         grays = [to_gray(f) for f in fr]
         flows = np.zeros((frames, *lb[0].shape, 2), np.float32)
         for t in range(1, frames):
             flows[t] = flow.backward(grays[t], grays[t - 1])
-        clips.append(Clip(fr, np.stack(lb), logits.half(), feats.half(), flows))
+        clips.append(Clip(fr, np.stack(lb), logits.half(), None if feats is None else feats.half(), flows))
     return clips
 
 
@@ -93,12 +146,16 @@ def flows_at(flows: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
 def refiner_samples(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
     """Keyframe = frame 0; probabilities and features propagated frame by frame, as the runtime does."""
     probs = torch.softmax(clip.logits[0:1].float(), 1)[0].numpy()
-    feats = clip.feats[0].float().numpy()
+    feats = clip.feats[0].float().numpy() if clip.feats is not None else None
     for t in range(1, len(clip.frames)):
         probs = warp_nearest(probs, clip.flows[t])
-        feats = warp_nearest(feats, clip.flows[t])
         img = torch.from_numpy(preprocess(clip.frames[t], tuple(ckpt["input_size"]), ckpt["mean"], ckpt["std"]))
-        yield (img, torch.from_numpy(feats)[None], torch.from_numpy(probs)[None]), torch.from_numpy(clip.labels[t:t + 1].astype(np.int64))
+        target = torch.from_numpy(clip.labels[t:t + 1].astype(np.int64))
+        if feats is None:
+            yield (img, torch.from_numpy(probs)[None]), target
+            continue
+        feats = warp_nearest(feats, clip.flows[t])
+        yield (img, torch.from_numpy(feats)[None], torch.from_numpy(probs)[None]), target
 
 
 def sequence_sample(clip: Clip, ckpt: dict) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
@@ -108,6 +165,7 @@ def sequence_sample(clip: Clip, ckpt: dict) -> tuple[tuple[torch.Tensor, ...], t
 
 
 def netwarp_samples(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+    assert clip.feats is not None  # train_head refuses NetWarp on a backbone without features
     size = tuple(clip.feats.shape[-2:])
     imgs, flows = small_images(clip.frames, size, ckpt), flows_at(clip.flows, size)
     for t in range(1, len(clip.frames)):
@@ -153,16 +211,18 @@ class Recipe:
     samples: Callable[[Clip, dict], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]
     stack: Callable[..., torch.Tensor]
     loss: Callable[..., torch.Tensor]
-    config: Callable[[torch.nn.Module, dict], dict[str, Any]] = lambda backbone, ckpt: {}
-    init: Callable[[torch.nn.Module, torch.nn.Module], None] = lambda model, backbone: None
+    config: Callable[[Frozen], dict[str, Any]] = lambda backbone: {}
+    init: Callable[[torch.nn.Module, Frozen], None] = lambda model, backbone: None
+    needs_feats: bool = False
 
 
-def _with_feats(backbone: torch.nn.Module, ckpt: dict) -> dict[str, Any]:
+def _with_feats(backbone: Frozen) -> dict[str, Any]:
     return {"feat_channels": backbone.feat_channels}
 
 
-def _netwarp_init(model: torch.nn.Module, backbone: torch.nn.Module) -> None:
-    model.classifier.load_state_dict(backbone.classifier.state_dict())  # starts as the backbone's per-frame head
+def _netwarp_init(model: torch.nn.Module, backbone: Frozen) -> None:
+    assert backbone.module is not None
+    model.classifier.load_state_dict(backbone.module.classifier.state_dict())  # starts as the backbone's per-frame head
 
 
 def _sequence(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
@@ -172,9 +232,9 @@ def _sequence(clip: Clip, ckpt: dict) -> Iterator[tuple[tuple[torch.Tensor, ...]
 # One recipe per registered head that ``edgeseg train`` can train (names: edgeseg.runtime.fusion.HEADS).
 RECIPES: dict[str, Recipe] = {
     "refiner": Recipe(refiner_samples, torch.cat, framewise_loss,
-                      lambda backbone, ckpt: {**_with_feats(backbone, ckpt), "width": ckpt["config"].get("width", 1.0)}),
+                      lambda backbone: {**_with_feats(backbone), "width": backbone.ckpt["config"].get("width", 1.0)}),
     "stgru": Recipe(_sequence, torch.stack, stgru_loss),
-    "netwarp": Recipe(netwarp_samples, torch.cat, framewise_loss, _with_feats, _netwarp_init),
+    "netwarp": Recipe(netwarp_samples, torch.cat, framewise_loss, _with_feats, _netwarp_init, needs_feats=True),
     "gcrf": Recipe(_sequence, torch.stack, gcrf_loss),
 }
 
@@ -191,16 +251,18 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
     recipe = RECIPES[cfg.head]
     set_threads(cfg.threads)
     rng = seed_everything(cfg.seed)
-    backbone, ckpt = load_checkpoint(cfg.backbone)
-    for p in backbone.parameters():
-        p.requires_grad_(False)
+    backbone = frozen_backbone(cfg.backbone)
+    ckpt = backbone.ckpt
+    if recipe.needs_feats and backbone.module is None:
+        raise UsageError(f"{cfg.head} needs the backbone's features and the torch module; {cfg.backbone} is a bundle: "
+                         "train refiner, stgru or gcrf on it")
     num_classes = len(ckpt["class_names"])
     ignore = ckpt["ignore_id"]
     images, labels = FolderDataset(cfg.images, cfg.labels).load_all()
     weight = torch.from_numpy(class_weights(labels, num_classes))
-    clips = build_clips(backbone, ckpt, images, labels, cfg.clips, cfg.frames, rng)
+    clips = build_clips(backbone, images, labels, cfg.clips, cfg.frames, rng)
 
-    config: dict[str, Any] = {"num_classes": num_classes, **recipe.config(backbone, ckpt), **cfg.model_config}
+    config: dict[str, Any] = {"num_classes": num_classes, **recipe.config(backbone), **cfg.model_config}
     model = build_model(cfg.head, **config)
     recipe.init(model, backbone)
     samples = [s for c in clips for s in recipe.samples(c, ckpt)]
@@ -222,6 +284,7 @@ def train_head(cfg: HeadConfig, resume: bool = True) -> Path:
         pass  # heads are written once, at the end
     model.eval()
     meta = {k: ckpt[k] for k in ("class_names", "palette", "ignore_id", "mean", "std", "input_size")}
-    save_checkpoint(out / f"{cfg.head}.pt", model, cfg.head, config, meta, extra={"trained_epochs": cfg.epochs})
+    extra = {"trained_epochs": cfg.epochs, **({"bundle": ckpt["bundle"]} if "bundle" in ckpt else {})}
+    save_checkpoint(out / f"{cfg.head}.pt", model, cfg.head, config, meta, extra=extra)
     print(f"{cfg.head} training done in {(time.time() - t0) / 60:.1f} min -> {out / f'{cfg.head}.pt'}")
     return out / f"{cfg.head}.pt"

@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from edgeseg.export.parity import measure, ort_session
+from edgeseg.export.parity import measure, ort_session, torch_reference
 from edgeseg.runtime.bundle import BundleError, load_bundle
 from tests.conftest import run_cli
 
@@ -21,8 +21,10 @@ def test_bundle_contents(tiny_set):
     assert manifest["format_version"] == 2 and manifest["classes"]["ignore_id"] == 11
     # what a third party needs to reproduce the labels (DESIGN.md "Bundle manifest")
     assert manifest["input"] == {"size": [64, 96], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                                 "layout": "NCHW", "channels": "rgb", "scale": 255.0, "resize": "cv2:area-down,linear-up"}
-    assert manifest["output"] == {"name": "logits", "kind": "scores", "stride": 4, "upsample": "bilinear-half-pixel"}
+                                 "layout": "NCHW", "channels": "rgb", "scale": 255.0, "resize": "cv2:area-down,linear-up",
+                                 "name": "image", "dtype": "float32"}
+    assert manifest["output"] == {"name": "logits", "kind": "scores", "stride": 4, "upsample": "bilinear-half-pixel",
+                                  "layout": "NCHW", "features": "feats"}
     bb = manifest["graphs"]["backbone"]
     assert bb["inputs"] == [{"name": "image", "shape": [1, 3, 64, 96], "dtype": "float32"}]
     assert [o["name"] for o in bb["outputs"]] == ["logits", "feats"]
@@ -53,7 +55,7 @@ def test_parity_gate_detects_a_different_model(tiny_set):
               "image": np.zeros((1, 3, *q), np.float32), "image_prev": np.zeros((1, 3, *q), np.float32),
               "flow": np.zeros((1, 2, *q), np.float32)} for i in range(2)]
     names = ["x", "h_prev", "image", "image_prev", "flow"]
-    result = measure(stgru, ort_session(bundle / "stgru.onnx"), feeds, names, "fp32")
+    result = measure(torch_reference(stgru, names), ort_session(bundle / "stgru.onnx"), feeds, names, "fp32")
     assert not result.passed and result.max_abs_diff > 1e-2
 
 

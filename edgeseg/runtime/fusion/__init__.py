@@ -31,6 +31,10 @@ class HeadSpec:
     outputs: tuple[str, ...]
     summary: str = ""
 
+    def input_names(self, module: Any) -> list[str]:
+        """The graph inputs of this head built as ``module`` (a variant may take fewer)."""
+        return list(self.inputs)
+
 
 @dataclass
 class FusionFrame:
@@ -38,7 +42,7 @@ class FusionFrame:
 
     rgb: np.ndarray  # HxWx3 uint8
     logits: np.ndarray  # 1 x L x h/4 x w/4 float32
-    feats: np.ndarray  # 1 x C x h/8 x w/8 float32
+    feats: np.ndarray | None  # 1 x C x h/8 x w/8 float32 (None: a backbone without features)
     flow: np.ndarray | None  # full-resolution backward flow t -> t-1 (None: first frame, or not needed)
     mean: tuple[float, ...]
     std: tuple[float, ...]
