@@ -33,6 +33,10 @@ def edgeseg(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "edgeseg", *args], check=True)
 
 
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=str(Path(__file__).resolve().parent / "runs" / "lraspp"))
@@ -82,12 +86,9 @@ def main() -> int:
     lines += ["", "| point | D | S | mIoU % | FPS | speedup vs evs01 | ideal | efficiency | status |", "|---|---|---|---|---|---|---|---|---|"]
     for name in POINTS:
         r = rows[name]
-
-        def fmt(key: str, spec: str = ".2f") -> str:
-            v = r.get(key)
-            return "-" if v is None else format(v, spec)
-        lines.append(f"| {name} | {r['D']} | {r['S']} | {fmt('miou')} | {fmt('fps', '.1f')} | "
-                     f"{fmt('speedup')} | {fmt('ideal_speedup')} | {fmt('efficiency')} | {r['status']} |")
+        cells = [fmt(r.get(k), spec) for k, spec in (("miou", ".2f"), ("fps", ".1f"), ("speedup", ".2f"), ("ideal_speedup", ".2f"),
+                                                      ("efficiency", ".2f"))]
+        lines.append(f"| {name} | {r['D']} | {r['S']} | {' | '.join(cells)} | {r['status']} |")
     checks = [("edgeseg eval = framework mIoU within 0.15 (val, test)",
                all(abs(ours[s] - framework[f"miou_{s}"]) <= 0.15 for s in ("val", "test"))),
               ("refiner recovers >= +0.5 at S=5 (evs06 >= evs07 + 0.5)", m("evs06") >= m("evs07") + 0.5),
