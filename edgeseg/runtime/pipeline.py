@@ -86,8 +86,10 @@ def runnable(bundle: Bundle, op: OperatingPoint) -> bool:
 
 
 def required_graphs(op: OperatingPoint) -> list[str]:
+    """The graphs ``op`` runs: the backbone at its D, the refiner when a frame can be propagated (S > 1 or adaptive;
+    at S = 1 every frame is a keyframe and EVS's "R" never applies), its fusion head."""
     keys = [graph_key("backbone", op.downscale)]
-    if op.refine:
+    if op.refine and (op.keyframe_interval > 1 or op.adaptive is not None):
         keys.append("refiner")
     if op.fusion != "none":
         keys.append(op.fusion)
@@ -359,7 +361,7 @@ class Pipeline:
                 mask, count = kernels.iam_inconsistency(labels, back, fwd, self.kernel_threads)
             inconsistency = count / mask.size
             out.inconsistency = inconsistency
-            if op.refine and count and probs is not None:
+            if op.refine and count and probs is not None and "refiner" in self.engines:  # S=1: a deferred keyframe only
                 with self.stats.stage("refine"):
                     out.refined_pixels = self._refine(rgb, mask, labels, probs, feats)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,

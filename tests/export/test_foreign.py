@@ -151,9 +151,16 @@ def test_a_labels_only_model_runs_the_warp_points_and_names_what_the_others_lack
     assert outs[0].keyframe and outs[1].warped
     image = list_images(tiny_root / "frames")[0]
     assert (outs[0].labels == third_party(out, image, tmp_path)).mean() == 1.0
+    assert all(o.keyframe for o in run_point(out, "evs01", frames))  # S=1: "R" never applies, no refiner needed
     rc = main(["run", "--bundle", str(out), "--profile", "evs06", "--source", str(tiny_root / "frames")])
     err = capsys.readouterr().err
     assert rc == 2 and "refiner" in err and len(err.strip().splitlines()) == 1
+    rc = main(["profile", "--bundle", str(out), "--source", str(tiny_root / "frames"), "--labels", str(tiny_root / "labels"),
+               "--profiles", "evs01,evs06,evs07", "--json", str(tmp_path / "p.json"), "--no-progress"])
+    rows = {r["profile"]: r for r in json.loads((tmp_path / "p.json").read_text())["rows"]}
+    assert rc == 1  # a point did not run (documented: profile exits 1 unless every row is ok)
+    assert rows["evs01"]["status"] == rows["evs07"]["status"] == "ok" and rows["evs06"]["status"] == "export_failed"
+    assert rows["evs07"]["miou"] is not None and rows["evs07"]["speedup"] is not None
 
 
 def _fails(argv: list[str], out: Path, capsys, *expected: str) -> None:
