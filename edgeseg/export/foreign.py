@@ -175,8 +175,8 @@ class _OnnxModel:
         downscales = self.opts.downscales if self.image.size is None else (1.0,)
         return _Source(spec, choice, tuple(downscales))
 
-    def _session(self, size: tuple[int, int]) -> ort.InferenceSession:
-        fixed = with_input_size(self.model, self.image, size)
+    def _session(self, size: tuple[int, int], fixed: onnx.ModelProto | None = None) -> ort.InferenceSession:
+        fixed = fixed or with_input_size(self.model, self.image, size)
         try:
             return ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception as exc:
@@ -190,15 +190,15 @@ class _OnnxModel:
 
     def write(self, dest: Path, size: tuple[int, int], output: OutputChoice) -> Reference:
         """The graph at ``size`` with only ``output``, written to ``dest``; returns the original as the reference."""
-        session = self._session(size)
         fixed = with_input_size(self.model, self.image, size)
-        onnx.save(fixed, str(dest))
-        onnx.utils.extract_model(str(dest), str(dest), [self.image.name], [output.name])
+        session = self._session(size, fixed)
 
         def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
             return self._run(session, [output.name], feed)
 
         run({self.image.name: np.zeros(session.get_inputs()[0].shape, np.uint8 if self.image.dtype == "uint8" else np.float32)})
+        onnx.save(fixed, str(dest))  # the graph runs at this size: keep only the output the runtime reads
+        onnx.utils.extract_model(str(dest), str(dest), [self.image.name], [output.name])
         return run
 
     def describe(self) -> dict[str, Any]:

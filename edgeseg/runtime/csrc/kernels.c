@@ -7,9 +7,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_THREADS 64
@@ -30,14 +32,83 @@ static void *run_band(void *arg) {
     return NULL;
 }
 
-/* Split rows [0, h) into `threads` bands; band 0 runs on the calling thread. */
+/* ---- a persistent worker pool: threads are started once and woken per call, not created per call ----
+ * One caller at a time uses it (`call`); a second concurrent caller (e.g. a flow worker thread warping
+ * while the main thread overlays) falls back to threads of its own for that call. Every worker takes
+ * part in every generation (band index + 1 if there is one), so `pending` counts all of them. */
+static struct {
+    pthread_mutex_t call, mu;
+    pthread_cond_t go, done;
+    int workers;
+    unsigned long generation;
+    unsigned long birth[MAX_THREADS]; /* the generation each worker was started at: it waits for the next */
+    band_t *bands;
+    int nbands, pending;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          0, 0, {0}, NULL, 0, 0};
+
+static void *pool_worker(void *arg) {
+    int index = (int)(intptr_t)arg;
+    pthread_mutex_lock(&pool.mu);
+    unsigned long seen = pool.birth[index];
+    for (;;) {
+        while (pool.generation == seen) pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.generation;
+        band_t *b = index + 1 < pool.nbands ? &pool.bands[index + 1] : NULL;
+        pthread_mutex_unlock(&pool.mu);
+        if (b != NULL) run_band(b);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
+/* In a forked child the workers do not exist: start over (the parent's locks may have been held). */
+static void pool_after_fork(void) {
+    pthread_mutex_init(&pool.call, NULL);
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.go, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pool.workers = 0;
+    pool.generation = 0;
+}
+
+/* Run bands[1..n) on the pool and bands[0] here; 0 when done, -1 when the pool is busy or cannot grow. */
+static int pool_run(band_t *bands, int n) {
+    if (pthread_mutex_trylock(&pool.call) != 0) return -1;
+    while (pool.workers < n - 1) {
+        pthread_t tid;
+        pool.birth[pool.workers] = pool.generation;
+        if (pthread_create(&tid, NULL, pool_worker, (void *)(intptr_t)pool.workers) != 0) break;
+        pthread_detach(tid);
+        pool.workers++;
+    }
+    if (pool.workers < n - 1) {
+        pthread_mutex_unlock(&pool.call);
+        return -1;
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.bands = bands;
+    pool.nbands = n;
+    pool.pending = pool.workers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.mu);
+    run_band(&bands[0]);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.call);
+    return 0;
+}
+
+/* Split rows [0, h) into `threads` bands; band 0 runs on the calling thread, the others on the pool (or on
+ * threads started for this call when the pool is busy). */
 static void parallel_rows(band_fn fn, void *ctx, Py_ssize_t h, int threads) {
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads > h) threads = (int)(h > 0 ? h : 1);
     band_t bands[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
     for (int i = 0; i < threads; i++) {
         bands[i].fn = fn;
         bands[i].ctx = ctx;
@@ -45,6 +116,13 @@ static void parallel_rows(band_fn fn, void *ctx, Py_ssize_t h, int threads) {
         bands[i].y1 = h * (i + 1) / threads;
         bands[i].index = i;
     }
+    if (threads == 1) {
+        run_band(&bands[0]);
+        return;
+    }
+    if (pool_run(bands, threads) == 0) return;
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
     for (int i = 1; i < threads; i++)
         started[i] = pthread_create(&tids[i], NULL, run_band, &bands[i]) == 0;
     run_band(&bands[0]);
@@ -102,7 +180,7 @@ static inline Py_ssize_t clamp_round(float base, float d, float hi) {
     float p = base + d;
     if (!(p >= 0.0f)) p = 0.0f; /* also catches NaN, which cannot occur after the isfinite check */
     if (p > hi) p = hi;
-    return (Py_ssize_t)floorf(p + 0.5f);
+    return (Py_ssize_t)(p + 0.5f); /* p + 0.5 > 0: truncation is floorf, without a libm call */
 }
 
 /* Index into the h x w map that output pixel (y, x) reads, given the full-res row fy. */
@@ -117,7 +195,10 @@ static inline Py_ssize_t grid_source(const grid_t *g, Py_ssize_t y, Py_ssize_t x
     return ry * g->w + rx;
 }
 
-/* ---- (a) warp several maps (same h x w, any channel count and item size) in one pass ---- */
+/* ---- (a) warp several maps (same h x w, any channel count and item size) in one pass ----
+ * Per row: the source index of every pixel is computed once (a loop specialised for maps at the flow's
+ * resolution, where the grid is the identity and the flow needs no rescaling), then each map's channel
+ * planes are gathered row by row with a loop specialised for the item size. */
 
 typedef struct {
     grid_t g;
@@ -127,29 +208,74 @@ typedef struct {
     Py_ssize_t channels[MAX_MAPS], itemsize[MAX_MAPS];
 } warp_ctx;
 
+/* Source index of every pixel of row y (maps below 2^31 pixels). At the flow's resolution the grid is the identity
+ * and the flow needs no rescaling (d / 1.0f = d): a branch-free loop over float32 and int32 that compilers
+ * vectorise, with exactly grid_source's arithmetic (x < 2^24 converts to float exactly). */
+static void source_row(const grid_t *g, Py_ssize_t y, int32_t *idx) {
+    Py_ssize_t w = g->w;
+    float hx = (float)(w - 1), hy = (float)(g->h - 1);
+    if (g->fh == g->h && g->fw == w) {
+        const float *f = g->flow + 2 * y * w;
+        float fy = (float)y;
+        int32_t wi = (int32_t)w;
+        for (int32_t x = 0; x < wi; x++) {
+            float fx = (float)x, dx = f[2 * x], dy = f[2 * x + 1];
+            dx = fabsf(dx) <= FLT_MAX ? dx : 0.0f; /* isfinite */
+            dy = fabsf(dy) <= FLT_MAX ? dy : 0.0f;
+            float px = fx + dx, py = fy + dy;
+            px = px >= 0.0f ? px : 0.0f;
+            px = px > hx ? hx : px;
+            py = py >= 0.0f ? py : 0.0f;
+            py = py > hy ? hy : py;
+            idx[x] = (int32_t)(py + 0.5f) * wi + (int32_t)(px + 0.5f);
+        }
+        return;
+    }
+    Py_ssize_t fy = grid_full_row(g, y);
+    for (Py_ssize_t x = 0; x < w; x++) idx[x] = (int32_t)grid_source(g, y, x, fy);
+}
+
+#define GATHER_ROW(T)                                                                       \
+    for (Py_ssize_t ch = 0; ch < c->channels[m]; ch++) {                                     \
+        const T *from = (const T *)c->src[m] + ch * plane;                                   \
+        T *to = (T *)c->dst[m] + ch * plane + y * w;                                         \
+        for (Py_ssize_t x = 0; x < w; x++) to[x] = from[idx[x]];                             \
+    }
+
 static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     (void)band;
     warp_ctx *c = (warp_ctx *)p;
-    Py_ssize_t plane = c->g.h * c->g.w;
+    Py_ssize_t w = c->g.w, plane = c->g.h * w;
+    int32_t *idx = plane <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
+    if (idx == NULL) { /* a map of 2^31 pixels or more, or no memory for the row index: pixel by pixel */
+        for (Py_ssize_t y = y0; y < y1; y++) {
+            Py_ssize_t fy = grid_full_row(&c->g, y);
+            for (Py_ssize_t x = 0; x < w; x++) {
+                Py_ssize_t s = grid_source(&c->g, y, x, fy), d = y * w + x;
+                for (int m = 0; m < c->n; m++)
+                    for (Py_ssize_t ch = 0; ch < c->channels[m]; ch++)
+                        memcpy(c->dst[m] + (ch * plane + d) * c->itemsize[m], c->src[m] + (ch * plane + s) * c->itemsize[m],
+                               (size_t)c->itemsize[m]);
+            }
+        }
+        return;
+    }
     for (Py_ssize_t y = y0; y < y1; y++) {
-        Py_ssize_t fy = grid_full_row(&c->g, y);
-        for (Py_ssize_t x = 0; x < c->g.w; x++) {
-            Py_ssize_t s = grid_source(&c->g, y, x, fy), d = y * c->g.w + x;
-            for (int m = 0; m < c->n; m++) {
-                Py_ssize_t sz = c->itemsize[m];
-                for (Py_ssize_t ch = 0; ch < c->channels[m]; ch++) {
-                    const char *from = c->src[m] + (ch * plane + s) * sz;
-                    char *to = c->dst[m] + (ch * plane + d) * sz;
-                    switch (sz) {
-                    case 1: *to = *from; break;
-                    case 2: memcpy(to, from, 2); break;
-                    case 4: memcpy(to, from, 4); break;
-                    default: memcpy(to, from, (size_t)sz);
-                    }
-                }
+        source_row(&c->g, y, idx);
+        for (int m = 0; m < c->n; m++) {
+            switch (c->itemsize[m]) {
+            case 1: GATHER_ROW(uint8_t) break;
+            case 2: GATHER_ROW(uint16_t) break;
+            case 4: GATHER_ROW(uint32_t) break;
+            default:
+                for (Py_ssize_t ch = 0; ch < c->channels[m]; ch++)
+                    for (Py_ssize_t x = 0; x < w; x++)
+                        memcpy(c->dst[m] + (ch * plane + y * w + x) * c->itemsize[m], c->src[m] + (ch * plane + idx[x]) * c->itemsize[m],
+                               (size_t)c->itemsize[m]);
             }
         }
     }
+    free(idx);
 }
 
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {
@@ -474,4 +600,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "edgeseg C propagation kernels", -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) {
+    pthread_atfork(NULL, NULL, pool_after_fork);
+    return PyModule_Create(&module);
+}
