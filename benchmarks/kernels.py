@@ -1,7 +1,8 @@
 """Each C kernel's time and GB/s next to the NumPy/OpenCV equivalent and a memcpy of the same bytes, same run.
 
 Sizes are those of the default model at 480x640: labels 480x640, probabilities 11x120x160 (1/4),
-features 128x60x80 (1/8). Bytes counted = bytes read + bytes written by the kernel.
+features 128x60x80 (1/8); one label map also at 854x480 and 960x540, against one ``cv2.remap`` of the same
+map (the common case: most operating points warp labels only). Bytes counted = bytes read + bytes written.
 
     python benchmarks/kernels.py [--runs 50] [--threads 2]
 """
@@ -56,6 +57,24 @@ def main() -> int:
     t = args.threads
 
     cases = []
+    # The common case first, against the obvious baseline: one uint8 label map at the flow's resolution,
+    # against one cv2.remap (INTER_NEAREST) with its maps built from the flow in the same call.
+    for lh, lw in ((H, W), (480, 854), (540, 960)):
+        lflow = (rng.standard_normal((lh, lw, 2)) * 4).astype(np.float32)
+        lab = rng.integers(0, L, (lh, lw), dtype=np.uint8)
+        gx, gy = np.meshgrid(np.arange(lw, dtype=np.float32), np.arange(lh, dtype=np.float32))
+
+        def remap_one(lab=lab, lflow=lflow, gx=gx, gy=gy):
+            return cv2.remap(lab, gx + lflow[..., 0], gy + lflow[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+        cases.append((f"warp one uint8 label map {lw}x{lh}", 2 * lab.nbytes + lflow.nbytes,
+                      lambda lab=lab, lflow=lflow: kernels.warp([lab], lflow, t), [("cv2.remap (+ its maps)", remap_one)]))
+    for name, m in (("probabilities 11 x 1/4", probs), ("features 128 x 1/8", feats)):
+        mh, mw = m.shape[-2:]
+        rows, cols = reference.source_index(flow, (mh, mw))
+        mx, my = cols.astype(np.float32), rows.astype(np.float32)
+        cases.append((f"warp {name} ({mw}x{mh})", 2 * m.nbytes + flow.nbytes, lambda m=m: kernels.warp([m], flow, t),
+                      [("cv2.remap per channel", lambda m=m, mx=mx, my=my: [cv2.remap(c, mx, my, cv2.INTER_NEAREST) for c in m])]))
     nbytes = 2 * (labels.nbytes + flow.nbytes // 2) + 2 * probs.nbytes + 2 * feats.nbytes
 
     def warp_all():

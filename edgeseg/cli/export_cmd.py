@@ -40,10 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heads-from", metavar="DIR", help="MODEL is a bundle: add the heads in DIR, trained on it with "
                    "edgeseg train refiner|stgru|gcrf --backbone BUNDLE --out DIR (each gated), to a copy written to --out")
     g = p.add_argument_group("a model edgeseg did not build (FILE.onnx or package.module:factory)")
-    g.add_argument("--classes", help="camvid | cityscapes | FILE (one class a line, in class-id order: 'name' or 'name R G B'); "
+    g.add_argument("--classes", metavar="NAMES", help="camvid | cityscapes | FILE (one class a line, in class-id order: 'name' or 'name R G B'); "
                                      "required for a foreign model")
     g.add_argument("--channels", default="rgb", choices=["rgb", "bgr"], help="channel order the model expects (default: %(default)s)")
-    g.add_argument("--scale", type=float, default=255.0,
+    g.add_argument("--scale", metavar="S", type=float, default=255.0,
                    help="pixel values are divided by S before mean/std (default: %(default)g; 1 = raw 0..255)")
     g.add_argument("--mean", metavar="R,G,B", type=three_floats, help="per-channel mean subtracted after scaling (default: ImageNet's)")
     g.add_argument("--std", metavar="R,G,B", type=three_floats, help="per-channel std divided by after the mean (default: ImageNet's)")
