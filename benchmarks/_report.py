@@ -22,6 +22,14 @@ def ensure_bundle(path: Path) -> Path:
     return export_bundle(ExportOptions(model="default", out=str(path)))
 
 
+def machine_line(backend: str = "onnxrt") -> str:
+    """One line saying what the figures were measured on (edgeseg.bench.report.machine_info)."""
+    from edgeseg.bench.report import machine_info
+    m = machine_info(backend)
+    return (f"{m['processor']}, {m['cpu_count']} cores, {m['platform']}; Python {m['python']}, OpenCV {m['opencv']}, "
+            f"ONNX Runtime {m['onnxruntime']}, kernels {m['kernels']}, backend {backend}")
+
+
 def publish(lines: list[str], name: str) -> Path:
     """Print ``lines`` and write them to ``benchmarks/results/<name>``; returns the file."""
     text = "\n".join(lines) + "\n"

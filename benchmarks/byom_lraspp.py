@@ -20,9 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
-
-from edgeseg.bench.report import machine_info
+from _report import DATA, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
 POINTS = ("evs01", "evs06", "evs07", "evs14", "grfp", "gcrf")
 CAMVID = DATA / "camvid"
@@ -41,7 +39,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=str(Path(__file__).resolve().parent / "runs" / "lraspp"))
     ap.add_argument("--repeat", type=int, default=1, help="timed passes per operating point (default: %(default)s)")
-    ap.add_argument("--clips", type=int, default=200, help="synthetic clips per head (default: %(default)s)")
+    ap.add_argument("--clips", type=int, default=400, help="synthetic clips per head (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=8, help="epochs per head (default: %(default)s)")
     args = ap.parse_args()
     run = Path(args.run)
     if not (run / "lraspp.onnx").is_file():
@@ -61,7 +60,7 @@ def main() -> int:
     for head in ("refiner", "stgru", "gcrf"):
         if not (heads / f"{head}.pt").is_file():
             edgeseg("train", head, "--backbone", str(bundle), "--images", str(CAMVID / "train"), "--labels", str(CAMVID / "trainannot"),
-                    "--out", str(heads), "--clips", str(args.clips))
+                    "--out", str(heads), "--clips", str(args.clips), "--epochs", str(args.epochs))
     if not (full / "manifest.json").is_file():
         edgeseg("export", str(bundle), "--heads-from", str(heads), "--out", str(full))
     table = run / "table.json"
@@ -74,7 +73,7 @@ def main() -> int:
     def m(name: str) -> float:
         return float(rows[name]["miou"])
     lines = ["# Bring your own model: torchvision LR-ASPP MobileNetV3-Large on CamVid", "",
-             f"Machine: {machine_info()}", "",
+             f"Machine: {machine_line()}", "",
              f"Trained from scratch on CamVid train for {framework['epochs']} epochs (`benchmarks/train_lraspp.py`), exported by "
              "`torch.onnx.export` with dynamic H and W, deployed with `edgeseg export lraspp.onnx --size 360x480 --classes camvid`. "
              "Heads trained on the bundle's backbone graph (`edgeseg train HEAD --backbone BUNDLE`), attached with "

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import onnxruntime as ort
-from _report import DATA, ensure_bundle, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, ensure_bundle, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
-from edgeseg.bench.report import machine_info
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.runtime import kernels
 from edgeseg.runtime.bundle import load_bundle
@@ -68,7 +67,7 @@ def main() -> int:
     for _ in range(5):
         propagation_work()
     gap_ms = 1000 * (time.perf_counter() - t) / 5
-    lines = ["# Keyframe latency: back to back vs between propagated frames", "", f"Machine: {machine_info()}", "",
+    lines = ["# Keyframe latency: back to back vs between propagated frames", "", f"Machine: {machine_line()}", "",
              f"Default bundle's backbone (D=1), ONNX Runtime CPU, {args.calls} calls per cell; the propagation work between "
              f"keyframes ({args.gap} frames of DIS + warp) takes {gap_ms:.1f} ms.", "",
              "| intra-op spinning | keyframes | median ms | mean ms |", "|---|---|---|---|"]

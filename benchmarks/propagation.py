@@ -15,9 +15,8 @@ import time
 
 import cv2
 import numpy as np
-from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
-from edgeseg.bench.report import machine_info
 from edgeseg.runtime.pipeline import Propagator
 from edgeseg.runtime.sources import open_source
 
@@ -69,7 +68,7 @@ def main() -> int:
         theirs.append((time.perf_counter() - t) / (len(frames) - 1))
     a, b = 1000 * statistics.median(ours), 1000 * statistics.median(theirs)
     agree = np.mean([np.mean(x == y) for x, y in zip(prop.propagate(labels, frames[0], frames[1:]), opencv_alone(labels, frames[0], frames[1:]))])
-    lines = ["# Propagated frame: Propagator vs OpenCV DIS ultrafast + cv2.remap", "", f"Machine: {machine_info()}", "",
+    lines = ["# Propagated frame: Propagator vs OpenCV DIS ultrafast + cv2.remap", "", f"Machine: {machine_line()}", "",
              f"{CLIP.name}, {w}x{h}, {len(frames) - 1} propagated frames, median of {args.passes} alternating passes, "
              f"edgeseg kernels on {args.threads} thread(s).", "",
              "| | ms per frame |", "|---|---|", f"| edgeseg Propagator | {a:.2f} |", f"| OpenCV DIS ultrafast + cv2.remap | {b:.2f} |",

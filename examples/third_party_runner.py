@@ -13,7 +13,7 @@ m = json.load(open(f"{bundle}/manifest.json"))
 inp, outp = m["input"], m["output"]  # format 2: the whole pre- and post-processing
 bgr = cv2.imread(image)
 h, w = inp["size"]
-shrink = h < bgr.shape[0]  # resize "cv2:area-down,linear-up", on the RGB frame
+shrink = h < bgr.shape[0] and inp.get("resize") != "cv2:linear"  # "cv2:area-down,linear-up", on the RGB frame
 rgb = cv2.resize(np.ascontiguousarray(bgr[..., ::-1]), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 x = rgb[..., ::-1] if inp.get("channels", "rgb") == "bgr" else rgb
 if inp.get("dtype", "float32") == "float32":  # a uint8 input takes the pixels as they are

@@ -50,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layout", choices=["nchw", "nhwc"], help="input layout (default: read from the graph; PyTorch modules: nchw)")
     g.add_argument("--output", metavar="NAME|INDEX", help="the output holding class scores or labels (default: the only "
                    "output with len(classes) channels or a label map; 'out' / 'logits' when several)")
+    g.add_argument("--resize", choices=["area", "linear"], default="area",
+                   help="how frames are resized to the input: area (OpenCV area averaging when shrinking, bilinear when "
+                        "enlarging) or linear (bilinear both ways, as torch's interpolate without antialiasing) (default: %(default)s)")
     g.add_argument("--weights", metavar="FILE", help="import spec: a state_dict or checkpoint loaded strictly into the factory's module")
     g.add_argument("--kwargs", metavar="JSON", help="import spec: keyword arguments for the factory, e.g. "
                    "'{\"num_classes\": 11, \"weights\": null}'")
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
                          tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
                          scale=args.scale, mean=args.mean, std=args.std, layout=args.layout, output=args.output,
-                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from)
+                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from, resize=args.resize)
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
     print_parity(parity)

@@ -77,6 +77,7 @@ class ExportOptions:
     std: tuple[float, ...] | None = None
     layout: str | None = None  # nchw | nhwc (default: read from the graph)
     output: str | None = None  # NAME or INDEX
+    resize: str = "area"  # area: OpenCV area when shrinking, bilinear when enlarging; linear: bilinear both ways
     weights: str | None = None  # import spec: state_dict / checkpoint file
     kwargs: str | None = None  # import spec: JSON keyword arguments for the factory
     heads_from: str | None = None  # MODEL is a bundle: add the heads trained on it (edgeseg.export.attach)

@@ -39,14 +39,16 @@ from edgeseg.export.import_spec import SelectOutput, build_module, is_import_spe
 from edgeseg.export.onnx_io import export_onnx
 from edgeseg.export.parity import Parity, Reference, torch_reference
 from edgeseg.runtime.bundle import Bundle, graph_key, sha256_file
-from edgeseg.runtime.manifest import UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
+from edgeseg.runtime.manifest import RESIZE, RESIZE_LINEAR, UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare
 
 # Flags that describe a foreign model: flag -> (ExportOptions field, its default)
 FLAGS: dict[str, tuple[str, Any]] = {"--classes": ("classes", None), "--channels": ("channels", "rgb"), "--scale": ("scale", 255.0),
                                      "--mean": ("mean", None), "--std": ("std", None), "--layout": ("layout", None),
-                                     "--output": ("output", None), "--weights": ("weights", None), "--kwargs": ("kwargs", None)}
+                                     "--output": ("output", None), "--weights": ("weights", None), "--kwargs": ("kwargs", None),
+                                     "--resize": ("resize", "area")}
 OUTPUT_NAME = {"scores": "scores", "labels": "labels"}  # the output's name in graphs edgeseg exports from PyTorch
+RESIZE_MODES = {"area": RESIZE, "linear": RESIZE_LINEAR}  # --resize -> manifest input.resize
 
 
 def is_foreign(model: str) -> bool:
@@ -147,9 +149,9 @@ def _input_spec(opts: ExportOptions, name: str, layout: str, dtype: str, size: t
         if opts.mean is not None or opts.std is not None or opts.scale != 255.0:
             raise UsageError(f"input {name!r} is uint8: the graph takes raw pixels, so --scale/--mean/--std do not apply")
         return InputSpec(size=list(size), mean=[0.0] * 3, std=[1.0] * 3, layout=layout, channels=opts.channels, scale=1.0,
-                         name=name, dtype=dtype)
+                         name=name, dtype=dtype, resize=RESIZE_MODES[opts.resize])
     return InputSpec(size=list(size), mean=list(opts.mean or IMAGENET_MEAN), std=list(opts.std or IMAGENET_STD), layout=layout,
-                     channels=opts.channels, scale=float(opts.scale), name=name, dtype=dtype)
+                     channels=opts.channels, scale=float(opts.scale), name=name, dtype=dtype, resize=RESIZE_MODES[opts.resize])
 
 
 class _OnnxModel:

@@ -21,6 +21,10 @@ READS = (1, 2)  # formats this edgeseg reads
 # How the runtime resizes frames to the network input (edgeseg.runtime.preprocess.resize_rgb): OpenCV
 # INTER_AREA when the frame is larger than the input, INTER_LINEAR otherwise.
 RESIZE = "cv2:area-down,linear-up"
+# Or bilinear both ways (OpenCV INTER_LINEAR, half-pixel centres: torch's interpolate(..., align_corners=False)
+# without antialiasing), for a model whose own pipeline resizes that way.
+RESIZE_LINEAR = "cv2:linear"
+RESIZES = (RESIZE, RESIZE_LINEAR)
 # How scores are upsampled before argmax (edgeseg.runtime.postprocess): bilinear with half-pixel centres,
 # as OpenCV INTER_LINEAR, the first maximal class on ties.
 UPSAMPLE = "bilinear-half-pixel"
@@ -182,6 +186,8 @@ class InputSpec:
             raise r.fail("input.layout", " or ".join(LAYOUTS))
         if spec.channels not in ("rgb", "bgr"):
             raise r.fail("input.channels", "rgb or bgr")
+        if spec.resize not in RESIZES:
+            raise r.fail("input.resize", " or ".join(RESIZES))
         if spec.dtype not in ("float32", "uint8"):
             raise r.fail("input.dtype", "float32 or uint8")
         if spec.scale <= 0 or min(spec.std) <= 0:

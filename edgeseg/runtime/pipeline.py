@@ -294,7 +294,7 @@ class Pipeline:
         with self.stats.stage("segment"):
             labels = self.net.labels(key, rgb.shape[:2])
         keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
-        probs = softmax(self.net.head_scores(key.scores)) if keep and key.scores is not None else None
+        probs = softmax(self.net.head_scores(key.scores)) if keep else None  # type: ignore[arg-type]  # keep: scores exist
         return _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs,
                       feats=key.feats if keep else None, source_key=index)
 

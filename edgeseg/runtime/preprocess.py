@@ -18,12 +18,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def resize_rgb(rgb: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """Resize to (H, W) with area averaging when shrinking, bilinear otherwise."""
+def resize_rgb(rgb: np.ndarray, size_hw: tuple[int, int], linear: bool = False) -> np.ndarray:
+    """Resize to (H, W) with area averaging when shrinking, bilinear otherwise (``linear``: bilinear both ways)."""
     h, w = size_hw
     if rgb.shape[:2] == (h, w):
         return rgb
-    interp = cv2.INTER_AREA if h < rgb.shape[0] else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if h < rgb.shape[0] and not linear else cv2.INTER_LINEAR
     return cv2.resize(rgb, (w, h), interpolation=interp)
 
 
@@ -43,7 +43,7 @@ def preprocess(rgb: np.ndarray, size_hw: tuple[int, int], mean: Sequence[float] 
 
 def prepare(rgb: np.ndarray, spec: InputSpec, size_hw: tuple[int, int]) -> np.ndarray:
     """HxWx3 uint8 RGB -> the network input a bundle's ``input`` spec describes, at ``size_hw`` (batch of 1)."""
-    x = resize_rgb(rgb, size_hw)
+    x = resize_rgb(rgb, size_hw, linear=spec.resize == "cv2:linear")
     if spec.channels == "bgr":
         x = x[..., ::-1]
     if spec.dtype == "uint8":

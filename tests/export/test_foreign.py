@@ -194,3 +194,18 @@ def test_bad_foreign_input_is_one_line_exit_2_and_leaves_nothing(tiny_root, tmp_
     with pytest.raises(SystemExit) as exit_info:  # argparse: the wrong number of values
         main(["export", bgr, "--classes", "camvid", "--mean", "1,2", "--out", str(out)])
     assert exit_info.value.code == 2 and "three" in capsys.readouterr().err
+
+
+def test_resize_linear_is_stated_in_the_manifest_and_reproduced_from_it(tiny_root, tmp_path):
+    from edgeseg.runtime.preprocess import prepare
+    onnx_file = to_onnx(NhwcNet(), torch.zeros(1, 64, 96, 3), tmp_path / "nhwc.onnx", ["scores"], dynamic=True)
+    out = export_bundle(options(tiny_root, str(onnx_file), tmp_path / "b", size=(32, 48), resize="linear", downscales=(1.0,)))
+    m = load_bundle(out).manifest
+    assert m.input.resize == "cv2:linear"
+    image = list_images(tiny_root / "frames")[0]
+    rgb = read_rgb(image)
+    x = prepare(rgb, m.input, (32, 48))
+    small = cv2.resize(rgb, (48, 32), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    by_hand = (small / 255 - np.float32(m.input.mean)) / np.float32(m.input.std)
+    np.testing.assert_allclose(x[0], by_hand, rtol=0, atol=1e-6)  # NHWC, bilinear while shrinking
+    assert (BundleSegmenter(load_bundle(out))(rgb) == third_party(out, image, tmp_path)).mean() == 1.0
