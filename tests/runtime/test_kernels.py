@@ -130,3 +130,36 @@ def test_upsample_argmax_is_bilinear_like_cv2_resize():
     for size in [(90, 120), (135, 240), (30, 40), (17, 23)]:
         up = np.stack([cv2.resize(s, size[::-1], interpolation=cv2.INTER_LINEAR) for s in scores])
         assert (kernels.upsample_argmax(scores, size) == up.argmax(0)).mean() > 0.999
+
+
+def test_the_worker_pool_serves_concurrent_callers_and_forked_children():
+    """The pool runs one call at a time; callers that find it busy use threads of their own. Either way every
+    result is the reference's, and a forked child (whose pool threads do not exist) starts a pool of its own."""
+    import multiprocessing
+    import threading
+    rng = np.random.default_rng(7)
+    flow = nasty_flow(rng, 96, 128)
+    maps = [rng.integers(0, 255, (96, 128), dtype=np.uint8), rng.standard_normal((4, 24, 32)).astype(np.float32)]
+    want = [reference.warp_nearest(m, flow) for m in maps]
+    bad = []
+
+    def hammer() -> None:
+        for _ in range(40):
+            for m, w in zip(maps, want):
+                if not np.array_equal(kernels.warp([m], flow, 3)[0], w):
+                    bad.append(1)
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=60)
+    assert not bad and not any(t.is_alive() for t in workers)
+    def in_child() -> None:
+        hammer()
+        raise SystemExit(1 if bad else 0)
+
+    child = multiprocessing.get_context("fork").Process(target=in_child)
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0  # same results, no hang on the parent's pool threads (absent in the child)
