@@ -69,12 +69,20 @@ def main() -> int:
 
         cases.append((f"warp one uint8 label map {lw}x{lh}", 2 * lab.nbytes + lflow.nbytes,
                       lambda lab=lab, lflow=lflow: kernels.warp([lab], lflow, t), [("cv2.remap (+ its maps)", remap_one)]))
-    for name, m in (("probabilities 11 x 1/4", probs), ("features 128 x 1/8", feats)):
+    for name, m, k in (("probabilities 11 x 1/4", probs, 4), ("features 128 x 1/8", feats, 8)):
         mh, mw = m.shape[-2:]
         rows, cols = reference.source_index(flow, (mh, mw))
         mx, my = cols.astype(np.float32), rows.astype(np.float32)
+        gx, gy = np.meshgrid(np.arange(mw, dtype=np.float32), np.arange(mh, dtype=np.float32))
+
+        def remap_with_maps(m=m, k=k, gx=gx, gy=gy):  # the flow sampled at the map's pixel centres, in its pixels
+            small = flow[k // 2::k, k // 2::k] / np.float32(k)
+            sx, sy = gx + small[..., 0], gy + small[..., 1]
+            return [cv2.remap(c, sx, sy, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE) for c in m]
+
         cases.append((f"warp {name} ({mw}x{mh})", 2 * m.nbytes + flow.nbytes, lambda m=m: kernels.warp([m], flow, t),
-                      [("cv2.remap per channel", lambda m=m, mx=mx, my=my: [cv2.remap(c, mx, my, cv2.INTER_NEAREST) for c in m])]))
+                      [("cv2.remap per channel (+ maps)", remap_with_maps),
+                       ("cv2.remap per channel, maps given", lambda m=m, mx=mx, my=my: [cv2.remap(c, mx, my, cv2.INTER_NEAREST) for c in m])]))
     nbytes = 2 * (labels.nbytes + flow.nbytes // 2) + 2 * probs.nbytes + 2 * feats.nbytes
 
     def warp_all():

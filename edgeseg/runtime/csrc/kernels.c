@@ -208,31 +208,35 @@ typedef struct {
     Py_ssize_t channels[MAX_MAPS], itemsize[MAX_MAPS];
 } warp_ctx;
 
-/* Source index of every pixel of row y (maps below 2^31 pixels). At the flow's resolution the grid is the identity
- * and the flow needs no rescaling (d / 1.0f = d): a branch-free loop over float32 and int32 that compilers
- * vectorise, with exactly grid_source's arithmetic (x < 2^24 converts to float exactly). */
+static inline float finite_or_zero(float v) { return fabsf(v) <= FLT_MAX ? v : 0.0f; }
+
+/* clamp_round's arithmetic without branches (NaN -> 0 as there), for loops that compilers vectorise */
+static inline int32_t round_clamped(float p, float hi) {
+    p = p >= 0.0f ? p : 0.0f;
+    p = p > hi ? hi : p;
+    return (int32_t)(p + 0.5f);
+}
+
+/* Source index of every pixel of row y (maps below 2^31 pixels), exactly grid_source's arithmetic. At the flow's
+ * resolution the grid is the identity and the flow needs no rescaling (d / 1.0f = d): a branch-free loop over
+ * float32 and int32 that compilers vectorise (x < 2^24 converts to float exactly). */
 static void source_row(const grid_t *g, Py_ssize_t y, int32_t *idx) {
-    Py_ssize_t w = g->w;
-    float hx = (float)(w - 1), hy = (float)(g->h - 1);
+    int32_t w = (int32_t)g->w;
+    float hx = (float)(w - 1), hy = (float)(g->h - 1), fy = (float)y;
     if (g->fh == g->h && g->fw == w) {
         const float *f = g->flow + 2 * y * w;
-        float fy = (float)y;
-        int32_t wi = (int32_t)w;
-        for (int32_t x = 0; x < wi; x++) {
-            float fx = (float)x, dx = f[2 * x], dy = f[2 * x + 1];
-            dx = fabsf(dx) <= FLT_MAX ? dx : 0.0f; /* isfinite */
-            dy = fabsf(dy) <= FLT_MAX ? dy : 0.0f;
-            float px = fx + dx, py = fy + dy;
-            px = px >= 0.0f ? px : 0.0f;
-            px = px > hx ? hx : px;
-            py = py >= 0.0f ? py : 0.0f;
-            py = py > hy ? hy : py;
-            idx[x] = (int32_t)(py + 0.5f) * wi + (int32_t)(px + 0.5f);
+        for (int32_t x = 0; x < w; x++) {
+            float dx = finite_or_zero(f[2 * x]), dy = finite_or_zero(f[2 * x + 1]);
+            idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
         }
         return;
     }
-    Py_ssize_t fy = grid_full_row(g, y);
-    for (Py_ssize_t x = 0; x < w; x++) idx[x] = (int32_t)grid_source(g, y, x, fy);
+    const float *frow = g->flow + 2 * grid_full_row(g, y) * g->fw;
+    for (int32_t x = 0; x < w; x++) {
+        const float *f = frow + 2 * g->fx[x];
+        float dx = finite_or_zero(f[0]) / g->fsx, dy = finite_or_zero(f[1]) / g->fsy;
+        idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
+    }
 }
 
 #define GATHER_ROW(T)                                                                       \
@@ -347,23 +351,37 @@ static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->fwd.w;
     (void)band;
+    int32_t *idx = c->fwd.h * w <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
     for (Py_ssize_t y = y0; y < y1; y++) {
-        Py_ssize_t fy = grid_full_row(&c->fwd, y);
-        for (Py_ssize_t x = 0; x < w; x++) c->lb[y * w + x] = c->lf[grid_source(&c->fwd, y, x, fy)];
+        uint8_t *lb = c->lb + y * w;
+        if (idx != NULL) {
+            source_row(&c->fwd, y, idx);
+            for (Py_ssize_t x = 0; x < w; x++) lb[x] = c->lf[idx[x]];
+        } else {
+            Py_ssize_t fy = grid_full_row(&c->fwd, y);
+            for (Py_ssize_t x = 0; x < w; x++) lb[x] = c->lf[grid_source(&c->fwd, y, x, fy)];
+        }
     }
+    free(idx);
 }
 
 static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->back.w, count = 0;
+    int32_t *idx = c->back.h * w <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
     for (Py_ssize_t y = y0; y < y1; y++) {
-        Py_ssize_t fy = grid_full_row(&c->back, y);
-        for (Py_ssize_t x = 0; x < w; x++) {
-            uint8_t m = c->lf[y * w + x] != c->lb[grid_source(&c->back, y, x, fy)];
-            c->mask[y * w + x] = m;
-            count += m;
+        const uint8_t *lf = c->lf + y * w;
+        uint8_t *mask = c->mask + y * w;
+        if (idx != NULL) {
+            source_row(&c->back, y, idx);
+            for (Py_ssize_t x = 0; x < w; x++) mask[x] = lf[x] != c->lb[idx[x]];
+        } else {
+            Py_ssize_t fy = grid_full_row(&c->back, y);
+            for (Py_ssize_t x = 0; x < w; x++) mask[x] = lf[x] != c->lb[grid_source(&c->back, y, x, fy)];
         }
+        for (Py_ssize_t x = 0; x < w; x++) count += mask[x];
     }
+    free(idx);
     c->counts[band] = count;
 }
 
