@@ -29,15 +29,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def three_floats(text: str) -> tuple[float, float, float]:
-    """``R,G,B`` -> three floats (--mean, --std)."""
+def three_floats(flag: str, text: str | None) -> tuple[float, float, float] | None:
+    """``R,G,B`` -> three floats (--mean, --std); a one-line UsageError naming the flag otherwise."""
+    if text is None:
+        return None
     parts = [p for p in text.replace(" ", "").split(",") if p]
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not three numbers R,G,B") from None
+        raise UsageError(f"{flag} {text!r}: not numbers; give three, R,G,B (e.g. 0.485,0.456,0.406)") from None
     if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r} has {len(values)} value(s); give three, R,G,B")
+        raise UsageError(f"{flag} {text!r} has {len(values)} value(s); give three, R,G,B")
     return values  # type: ignore[return-value]
 
 

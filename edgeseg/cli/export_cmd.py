@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", default="rgb", choices=["rgb", "bgr"], help="channel order the model expects (default: %(default)s)")
     g.add_argument("--scale", metavar="S", type=float, default=255.0,
                    help="pixel values are divided by S before mean/std (default: %(default)g; 1 = raw 0..255)")
-    g.add_argument("--mean", metavar="R,G,B", type=three_floats, help="per-channel mean subtracted after scaling (default: ImageNet's)")
-    g.add_argument("--std", metavar="R,G,B", type=three_floats, help="per-channel std divided by after the mean (default: ImageNet's)")
+    g.add_argument("--mean", metavar="R,G,B", help="per-channel mean subtracted after scaling (default: ImageNet's)")
+    g.add_argument("--std", metavar="R,G,B", help="per-channel std divided by after the mean (default: ImageNet's)")
     g.add_argument("--layout", choices=["nchw", "nhwc"], help="input layout (default: read from the graph; PyTorch modules: nchw)")
     g.add_argument("--output", metavar="NAME|INDEX", help="the output holding class scores or labels (default: the only "
                    "output with len(classes) channels or a label map; 'out' / 'logits' when several)")
@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                          opset=args.opset, allow_parity_failure=args.allow_parity_failure,
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
                          tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
-                         scale=args.scale, mean=args.mean, std=args.std, layout=args.layout, output=args.output,
+                         scale=args.scale, mean=three_floats("--mean", args.mean), std=three_floats("--std", args.std),
+                         layout=args.layout, output=args.output,
                          weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from, resize=args.resize)
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
