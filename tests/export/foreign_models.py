@@ -43,6 +43,7 @@ def import_torchvision():
 
 def tiny_segformer(num_labels: int = 11):
     """A randomly initialised SegFormer from a tiny config (scores at 1/4 of the input, Hugging Face ``.logits``)."""
+    import_torchvision()  # transformers and timm import torchvision when it is installed
     from transformers import SegformerConfig, SegformerForSemanticSegmentation
     torch.manual_seed(0)
     config = SegformerConfig(num_labels=num_labels, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],

@@ -83,6 +83,7 @@ def test_torchvision_models_export_by_import_spec_and_evaluate_as_torchvision_do
 
 
 def test_smp_unet_and_segformer_import_specs(tiny_root, tmp_path):
+    import_torchvision()  # timm, under segmentation_models_pytorch, imports torchvision
     import segmentation_models_pytorch as smp
     torch.manual_seed(0)
     unet = smp.Unet(encoder_name="resnet18", encoder_weights=None, classes=11).eval()
