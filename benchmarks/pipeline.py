@@ -29,6 +29,7 @@ from edgeseg.runtime.engine import BACKENDS
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.segment import BundleSegmenter
 from edgeseg.runtime.stats import Stats
+from edgeseg.runtime.thread_budget import thread_budget
 
 SHARED = DATA
 SOURCES = {"camvid-val 480x360": SHARED / "camvid" / "val", "highway 960x540": SHARED / "video" / "solidWhiteRight.mp4"}
@@ -44,8 +45,9 @@ def bare_fps(bundle, frames, backend) -> float:
     return len(frames) / (time.perf_counter() - t)
 
 
-def pipeline_run(bundle, op, frames, backend="onnxrt", overlap=False):
-    with Pipeline(bundle, op, backend=backend, overlap=overlap) as p:
+def pipeline_run(bundle, op, frames, backend="onnxrt", overlap=False, sync_budget=False):
+    threads = thread_budget(live=False) if sync_budget else None  # None: the mode's own budget
+    with Pipeline(bundle, op, backend=backend, overlap=overlap, threads=threads) as p:
         p.stats.warmup = 3
         for f in frames[:3]:
             p.process(f)
@@ -66,13 +68,16 @@ def main() -> int:
     ap.add_argument("--profiles", default="evs01,evs03,evs06,evs07,evs10,evs14,grfp,adaptive")
     ap.add_argument("--backend", default="onnxrt", choices=BACKENDS)
     ap.add_argument("--overlap", action="store_true", help="live mode's background keyframes (default: sync)")
+    ap.add_argument("--sync-budget", action="store_true",
+                    help="with --overlap: give live mode sync mode's thread budget (to measure live mode's own budget against)")
     ap.add_argument("--sources", default=",".join(s.split()[0] for s in SOURCES), help="comma list of: %(default)s")
     ap.add_argument("--results", default="pipeline.md", help="file name under benchmarks/results/")
     args = ap.parse_args()
     bundle = load_bundle(args.bundle)
     engine = {"onnxrt": "ONNX Runtime CPU", "torch": "PyTorch", "tensorrt": "TensorRT"}[args.backend]
     lines = [f"# Pipeline FPS: bundle {args.bundle} ({bundle.precision}), {engine}, "
-             f"{'live-mode overlap' if args.overlap else 'sync mode'}",
+             f"{'live-mode overlap' if args.overlap else 'sync mode'}"
+             f"{', sync thread budget' if args.sync_budget else ''} ({thread_budget(args.overlap and not args.sync_budget)})",
              "", f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; {args.frames} frames per source, "
              "decoded in memory; bare loop = preprocess + backbone + upsample/argmax per frame, measured in the same run.", ""]
     if args.backend == "torch":
@@ -87,17 +92,19 @@ def main() -> int:
         frames = list(read_frames(src, args.frames))
         bare = bare_fps(bundle, frames, args.backend)
         lines += [f"## {label}", "", f"bare loop: {bare:.1f} FPS", "",
-                  "| profile | D S W R fusion | FPS | vs bare | speedup vs evs01 | keyframes | ms/frame flow | warp | segment | refine | fuse |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| profile | D S W R fusion | FPS | vs bare | speedup vs evs01 | keyframes | ms/frame flow | warp | segment | refine | fuse "
+                  "| latency p50 | p99 |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         base = None
         for name in args.profiles.split(","):
             op = load_profile(name)
-            fps, s = pipeline_run(bundle, op, frames, args.backend, args.overlap)
+            fps, s = pipeline_run(bundle, op, frames, args.backend, args.overlap, args.sync_budget)
             base = fps if name == "evs01" else base
             st = s["stage_ms"]
             lines.append(f"| {name} | {op.label()} | {fps:.1f} | {fps / bare:.2f}x | "
                          f"{(fps / base) if base else float('nan'):.2f}x | {s['keyframes']} | {st['flow']:.2f} | {st['warp']:.2f} | "
-                         f"{st['segment']:.2f} | {st['refine']:.2f} | {st['fuse']:.2f} |")
+                         f"{st['segment']:.2f} | {st['refine']:.2f} | {st['fuse']:.2f} | {s['latency_ms']['p50']:.1f} | "
+                         f"{s['latency_ms']['p99']:.1f} |")
             print(lines[-1], file=sys.stderr)
         op = load_profile("evs10")
         _, s = pipeline_run(bundle, op, frames, args.backend)

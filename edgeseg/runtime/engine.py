@@ -97,14 +97,15 @@ def best_backend() -> str:
 
 
 def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int | None = None,
-                engine_cache: str | Path | None = None) -> Engine:
-    """An engine for graph ``key`` of ``bundle`` on ``backend``."""
+                engine_cache: str | Path | None = None, spinning: bool = True) -> Engine:
+    """An engine for graph ``key`` of ``bundle`` on ``backend`` (``threads``, ``spinning``: ONNX Runtime's intra-op
+    threads on the CPU, edgeseg.runtime.thread_budget)."""
     if backend == "onnxrt":
         from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, graph_variant
         path = bundle.graph_path(key, variant=graph_variant())
         precision = bundle.graphs[key].precision if path.name == bundle.graphs[key].file else "fp32"
         return OnnxRuntimeEngine(path, threads=threads, cache_dir=engine_cache, fp16=precision == "fp16",
-                                 int8=precision == "int8")
+                                 int8=precision == "int8", spinning=spinning)
     if backend == "tensorrt":
         from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
         bundle.graph_path(key)  # the ONNX file must still match the manifest the engine is keyed by

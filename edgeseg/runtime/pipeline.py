@@ -33,6 +33,7 @@ from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
 from edgeseg.runtime.preprocess import preprocess
 from edgeseg.runtime.stats import Stats
+from edgeseg.runtime.thread_budget import ThreadBudget, thread_budget
 
 
 @dataclass
@@ -119,12 +120,18 @@ class Pipeline:
     """Process frames in order under one operating point; ``process(rgb) -> FrameOutput``."""
 
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
-                 flow_threads: int = 2, kernel_threads: int = kernels.DEFAULT_THREADS, engine_threads: int | None = None,
-                 overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None):
+                 flow_threads: int | None = None, kernel_threads: int | None = None, engine_threads: int | None = None,
+                 overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None,
+                 threads: ThreadBudget | None = None):
+        """``threads``: the per-stage thread budget (default: ``thread_budget(live=overlap)``); ``flow_threads``,
+        ``kernel_threads`` and ``engine_threads`` override its parts."""
         self.bundle = bundle
         _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
-        self._open_args = (backend, engine_threads, engine_cache)
+        budget = threads or thread_budget(live=overlap)
+        flow_threads = flow_threads or budget.flow
+        kernel_threads = kernel_threads or budget.kernels
+        self._open_args = (backend, engine_threads or budget.engine, engine_cache, budget.engine_spinning)
         # engines given by the caller are shared (several streams, one engine) and stay open when this closes
         self._shared = engines or {}
         self._owned: dict[str, Engine] = {}

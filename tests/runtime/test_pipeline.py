@@ -231,3 +231,29 @@ def test_switching_in_live_mode_waits_for_the_background_keyframe(setup):
         p.switch(OperatingPoint(name="b", keyframe_interval=3, downscale=0.5))  # closes the D=1 backbone
         outs = [p.process(f) for f in frames[3:]]
     assert outs[0].keyframe and p._pending is None
+
+
+def test_live_mode_keeps_a_core_for_the_propagation(tiny_set):
+    """Live mode's thread budget: the engine gets cores - 1 threads that do not spin; sync mode keeps ONNX Runtime's
+    default; an explicit budget wins."""
+    import os
+
+    from edgeseg.profiles import load_profile
+    from edgeseg.runtime.thread_budget import ThreadBudget, thread_budget
+    _, bundle_dir = tiny_set
+    bundle = load_bundle(bundle_dir)
+    op = load_profile("evs07")
+
+    def session_options(pipe):
+        opts = pipe.backbone.options
+        return opts.intra_op_num_threads, opts.get_session_config_entry("session.intra_op.allow_spinning")
+
+    with Pipeline(bundle, op, overlap=True) as live:
+        assert session_options(live) == (max(1, (os.cpu_count() or 1) - 1), "0")
+        assert live.kernel_threads == thread_budget(live=True).kernels
+    with Pipeline(bundle, op) as sync:
+        assert session_options(sync) == (0, "1")  # 0: ONNX Runtime's default, every core
+    with Pipeline(bundle, op, overlap=True, threads=ThreadBudget(engine=1, engine_spinning=True, flow=1, kernels=3)) as given:
+        assert session_options(given) == (1, "1") and given.kernel_threads == 3
+    assert thread_budget(live=True, cores=8) == ThreadBudget(engine=7, engine_spinning=False, flow=2, kernels=4)
+    assert thread_budget(live=True, cores=1).engine == 1

@@ -45,15 +45,18 @@ class OnnxRuntimeEngine:
     """``infer({input name: array}) -> {output name: array}`` over one ONNX graph."""
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list | None = None,
-                 fp16: bool = False, cache_dir: str | Path | None = None, int8: bool = False):
+                 fp16: bool = False, cache_dir: str | Path | None = None, int8: bool = False, spinning: bool = True):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        # off: idle intra-op threads sleep instead of spinning (live mode: the propagation needs that core)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers or default_providers(fp16, cache_dir, int8))
         except Exception as exc:  # ORT raises its own exception types for corrupt graphs
             raise BundleError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}; "
                                "the file is corrupt or truncated, re-export the bundle") from None
+        self.options = opts  # as given (the session's own copy does not list its config entries)
         self.inputs = {i.name: tuple(i.shape) for i in self.session.get_inputs()}
         self.output_names = [o.name for o in self.session.get_outputs()]
 

@@ -1,0 +1,32 @@
+"""How many CPU threads each stage gets, per mode. Torch-free.
+
+- **sync**: the stages of a frame run one after another, so each may use every core: the engine gets ONNX
+  Runtime's default (all cores, threads spinning between calls), DIS up to 2 worker threads (backward and
+  forward flow at once), the C kernels ``min(4, cores)``.
+- **live** (``Pipeline(overlap=True)``): a keyframe runs in the background while the following frames are
+  propagated. One core is kept for the propagation (gray + DIS + warp): the engine gets the others (at least
+  one) and does not spin, so its idle threads do not take the propagation's core between its own steps; the
+  C kernels get one thread on machines of two cores or fewer. ``benchmarks/pipeline.py --overlap`` measures
+  it against live mode with the sync budget (``--sync-budget``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    engine: int | None  # ONNX Runtime intra-op threads; None: its default (all cores)
+    engine_spinning: bool  # ONNX Runtime's intra-op threads spin between calls
+    flow: int  # DIS worker threads
+    kernels: int  # C kernel threads
+
+
+def thread_budget(live: bool, cores: int | None = None) -> ThreadBudget:
+    """The budget for sync (``live=False``) or live mode on ``cores`` cores (default: this machine's)."""
+    cores = max(1, cores or os.cpu_count() or 1)
+    if not live:
+        return ThreadBudget(engine=None, engine_spinning=True, flow=2, kernels=min(4, cores))
+    return ThreadBudget(engine=max(1, cores - 1), engine_spinning=False, flow=2, kernels=1 if cores <= 2 else min(4, cores - 1))
