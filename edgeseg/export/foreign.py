@@ -198,9 +198,15 @@ class _OnnxModel:
         def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
             return self._run(session, [output.name], feed)
 
-        run({self.image.name: np.zeros(session.get_inputs()[0].shape, np.uint8 if self.image.dtype == "uint8" else np.float32)})
+        shape = run({self.image.name: np.zeros(session.get_inputs()[0].shape,
+                                                np.uint8 if self.image.dtype == "uint8" else np.float32)})[0].shape
         onnx.save(fixed, str(dest))  # the graph runs at this size: keep only the output the runtime reads
         onnx.utils.extract_model(str(dest), str(dest), [self.image.name], [output.name])
+        pruned = onnx.load(str(dest))
+        for dim, v in zip(pruned.graph.output[0].type.tensor_type.shape.dim, shape):  # static, as run (inference may not say)
+            dim.Clear()
+            dim.dim_value = int(v)
+        onnx.save(pruned, str(dest))
         return run
 
     def describe(self) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ def build_module(spec: str, kwargs_json: str | None, weights: str | None) -> tor
     """Import ``package.module:factory``, call it with ``--kwargs`` and load ``--weights`` strictly; eval mode."""
     module_name, factory_path = spec.split(":", 1)
     kwargs = parse_kwargs(kwargs_json)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # a module in the current folder imports, as with ``python -m`` (uvicorn does the same)
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:

@@ -77,8 +77,14 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 def _check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
     missing = [k for k in required_graphs(op) if k not in bundle.graphs]
     if missing:
+        fixes = []
+        if any(k.startswith("backbone") for k in missing):
+            fixes.append(f"a backbone at D={op.downscale:g} needs a model whose input size is free (an edgeseg checkpoint, "
+                         "an import spec, or an ONNX file with a dynamic size)")
+        if any(not k.startswith("backbone") for k in missing):
+            fixes.append("re-export with those heads (--heads, or --heads-from for a bundle)")
         raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
-                         f"{bundle.root} lacks; re-export with those heads or pick another profile")
+                         f"{bundle.root} lacks; {'; '.join(fixes)}; or pick another profile")
 
 
 def runnable(bundle: Bundle, op: OperatingPoint) -> bool:

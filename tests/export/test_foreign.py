@@ -208,3 +208,22 @@ def test_resize_linear_is_stated_in_the_manifest_and_reproduced_from_it(tiny_roo
     by_hand = (small / 255 - np.float32(m.input.mean)) / np.float32(m.input.std)
     np.testing.assert_allclose(x[0], by_hand, rtol=0, atol=1e-6)  # NHWC, bilinear while shrinking
     assert (BundleSegmenter(load_bundle(out))(rgb) == third_party(out, image, tmp_path)).mean() == 1.0
+
+
+def test_an_import_spec_in_the_current_folder_imports_and_outputs_upsampled_inside_get_static_shapes(tiny_root, tmp_path,
+                                                                                                        monkeypatch):
+    (tmp_path / "my_local_models.py").write_text(
+        "import torch\n"
+        "def build(num_classes=11):\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, num_classes, 3, stride=4, padding=1),\n"
+        "                               torch.nn.Upsample(scale_factor=4, mode='bilinear'))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    out = export_bundle(options(tiny_root, "my_local_models:build", tmp_path / "b", size=(64, 96), downscales=(1.0,)))
+    assert load_bundle(out).graphs["backbone"].outputs[0].shape == [1, 11, 64, 96]
+    up = to_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 11, 3, stride=4, padding=1), torch.nn.Upsample(scale_factor=4, mode="bilinear")),
+                 torch.zeros(1, 3, 64, 96), tmp_path / "up.onnx", ["scores"], dynamic=True)
+    out = export_bundle(options(tiny_root, str(up), tmp_path / "c", size=(64, 96), downscales=(1.0, 0.5)))
+    graphs = load_bundle(out).graphs
+    assert graphs["backbone"].outputs[0].shape == [1, 11, 64, 96] and graphs["backbone@0.5"].outputs[0].shape == [1, 11, 32, 48]
