@@ -2,8 +2,9 @@
 warm-up (target <= 5 MB), thread and file-descriptor counts (constant), and processed + dropped = read.
 
 Threads: Python threads (reader, flow pool, keyframe worker) must stay constant; the OS count also sees
-the C kernels' short-lived row-band threads when a sample lands inside a kernel call, so its range is
-printed and may exceed the Python count by up to the kernel thread count.
+the C kernels' worker pool (started once, on the first multi-threaded kernel call, then kept) and any
+threads a kernel call starts for itself when it finds the pool busy, so its range is printed and may exceed
+the Python count by up to the kernel thread count.
 
 The source is the clip decoded once and replayed forever at --rate frames/s (a camera stand-in that
 never runs out); the runner's reader thread, drop counting, pipeline threads and the video-free null sink
@@ -187,7 +188,7 @@ def main() -> int:
              f"| Python threads after warm-up / at the end | {base['threads']:.0f} / {after[-1][3]} | constant: "
              f"{'yes' if threads_const else 'NO'} |",
              f"| OS threads over the samples (min-max) | {min(x[2] for x in after)}-{max(x[2] for x in after)} | "
-             "Python threads + transient kernel bands |",
+             "Python threads + the kernels' worker pool |",
              f"| open file descriptors after warm-up / at the end (max) | {base['fds']:.0f} / {after[-1][4]} "
              f"({max(x[4] for x in after)}) | constant: {'yes' if fds_const else 'NO'} |",
              f"| frames read / processed / dropped | {s['read']} / {s['frames']} / {s['dropped']} | processed + dropped = read: "
