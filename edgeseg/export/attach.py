@@ -52,9 +52,8 @@ def attach_heads(opts: ExportOptions) -> Path:
     seg = BundleSegmenter(source)
 
     def outputs(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        key = seg.net.split(seg.engine.infer(seg.net.feed(rgb)))
-        assert key.scores is not None  # _check_fits refused a labels-only bundle
-        return seg.net.head_scores(key.scores)[None], None if key.feats is None else key.feats[None]
+        scores, feats = seg.head_maps(rgb)
+        return scores[None], None if feats is None else feats[None]
 
     specs = [GraphSpec(name, name, found[name][0], fusion.get(name).input_names(found[name][0]), list(fusion.get(name).outputs))
              for name in wanted]

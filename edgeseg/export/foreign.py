@@ -94,8 +94,9 @@ def export_foreign(opts: ExportOptions) -> Path:
     check_foreign(opts)
     classes = read_classes(opts.classes or "")
     calib = calibration_source(opts)
-    frames = list(read_frames(calib, opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0)))
-    if len(frames) < opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0):
+    needed = opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0)
+    frames = list(read_frames(calib, needed))
+    if len(frames) < needed:
         raise UsageError(f"{calib} gave {len(frames)} frames; the gates need {opts.parity_frames} (+ {opts.calib_frames} "
                          "for int8); pass a longer --calib source")
     if opts.model.lower().endswith(".onnx"):
@@ -161,6 +162,7 @@ class _OnnxModel:
         self.path, self.opts = path, opts
         self.model = load_onnx(path)
         self.image: ImageInput = image_input(self.model, path, opts.layout)
+        self._fixed: dict[tuple[int, int], tuple[onnx.ModelProto, ort.InferenceSession]] = {}
 
     def inspect(self, rgb: np.ndarray, n_classes: int, classes_flag: str) -> _Source:
         size = self.image.size
@@ -170,19 +172,23 @@ class _OnnxModel:
             raise UsageError(f"--size {self.opts.size[0]}x{self.opts.size[1]}: {self.path} is fixed at {size[0]}x{size[1]}")
         size = size or tuple(self.opts.size)  # type: ignore[arg-type]
         spec = _input_spec(self.opts, self.image.name, self.image.layout, self.image.dtype, size)
-        session = self._session(size)
+        _, session = self._at(size)
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, self._run(session, names, {self.image.name: prepare(rgb, spec, size)})))
         choice = choose_output(outputs, self.opts.output, n_classes, size, self.image.layout, classes_flag)
         downscales = self.opts.downscales if self.image.size is None else (1.0,)
         return _Source(spec, choice, tuple(downscales))
 
-    def _session(self, size: tuple[int, int], fixed: onnx.ModelProto | None = None) -> ort.InferenceSession:
-        fixed = fixed or with_input_size(self.model, self.image, size)
-        try:
-            return ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise UsageError(f"ONNX Runtime cannot load {self.path} at {size[0]}x{size[1]}: {str(exc).splitlines()[0]}") from None
+    def _at(self, size: tuple[int, int]) -> tuple[onnx.ModelProto, ort.InferenceSession]:
+        """The original graph fixed at ``size`` and an ONNX Runtime session of it (made once per size)."""
+        if size not in self._fixed:
+            fixed = with_input_size(self.model, self.image, size)
+            try:
+                session = ort.InferenceSession(fixed.SerializeToString(), providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                raise UsageError(f"ONNX Runtime cannot load {self.path} at {size[0]}x{size[1]}: {str(exc).splitlines()[0]}") from None
+            self._fixed[size] = fixed, session
+        return self._fixed[size]
 
     def _run(self, session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         try:
@@ -192,20 +198,19 @@ class _OnnxModel:
 
     def write(self, dest: Path, size: tuple[int, int], output: OutputChoice) -> Reference:
         """The graph at ``size`` with only ``output``, written to ``dest``; returns the original as the reference."""
-        fixed = with_input_size(self.model, self.image, size)
-        session = self._session(size, fixed)
+        fixed, session = self._at(size)
 
         def run(feed: dict[str, np.ndarray]) -> list[np.ndarray]:
             return self._run(session, [output.name], feed)
 
         shape = run({self.image.name: np.zeros(session.get_inputs()[0].shape,
                                                 np.uint8 if self.image.dtype == "uint8" else np.float32)})[0].shape
-        onnx.save(fixed, str(dest))  # the graph runs at this size: keep only the output the runtime reads
-        onnx.utils.extract_model(str(dest), str(dest), [self.image.name], [output.name])
-        pruned = onnx.load(str(dest))
-        for dim, v in zip(pruned.graph.output[0].type.tensor_type.shape.dim, shape):  # static, as run (inference may not say)
+        # the graph runs at this size: keep only the output the runtime reads, with the static shape it ran with
+        pruned = onnx.utils.Extractor(fixed).extract_model([self.image.name], [output.name])
+        for dim, v in zip(pruned.graph.output[0].type.tensor_type.shape.dim, shape):  # shape inference may not say
             dim.Clear()
             dim.dim_value = int(v)
+        onnx.checker.check_model(pruned)
         onnx.save(pruned, str(dest))
         return run
 

@@ -83,6 +83,7 @@ def real_feeds(specs: list[GraphSpec], backbone: BackboneOutputs, ckpt: dict[str
     fusions = {s.key: (fusion.fusion(s.name), s.module) for s in specs if s.name in fusion.fusion_names()}
     states = {k: head.new_state(head.module_window(module)) for k, (head, module) in fusions.items()}
     dis = FlowEstimator()
+    refiner_inputs = next((s.input_names for s in specs if s.key == "refiner"), [])
     prev: dict[str, Any] | None = None
     for rgb in frames:
         image = preprocess(rgb, size, mean, std)
@@ -95,8 +96,7 @@ def real_feeds(specs: list[GraphSpec], backbone: BackboneOutputs, ckpt: dict[str
         flow = dis.backward(cur["gray"], prev["gray"]) if prev is not None else None
         if flow is not None and prev is not None and "refiner" in feeds:
             probs = torch.softmax(torch.from_numpy(prev["logits"]), 1).numpy()
-            wanted = next(s.input_names for s in specs if s.key == "refiner")
-            warped_feats = warp_nearest(prev["feats"][0], flow) if "warped_feats" in wanted else None
+            warped_feats = warp_nearest(prev["feats"][0], flow) if "warped_feats" in refiner_inputs else None
             feeds["refiner"].append(refiner.feed(image, warped_feats, warp_nearest(probs[0], flow)))
         frame = fusion.FusionFrame(rgb, logits, feats, flow, mean, std)
         for key, (head, _) in fusions.items():

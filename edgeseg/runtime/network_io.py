@@ -7,6 +7,7 @@ model (``edgeseg export FILE.onnx``, an import spec) runs exactly as its manifes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -15,6 +16,9 @@ from edgeseg.runtime.bundle import Bundle
 from edgeseg.runtime.kernels import upsample_argmax
 from edgeseg.runtime.manifest import BundleError
 from edgeseg.runtime.preprocess import prepare
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.engine import Engine
 
 HEAD_STRIDE = 4  # the heads (refiner, fusions) work on scores at 1/4 of the network input, as edgeseg's backbones give them
 
@@ -51,6 +55,10 @@ class NetworkIO:
 
     def feed(self, rgb: np.ndarray) -> dict[str, np.ndarray]:
         return {self.input.name: prepare(rgb, self.input, self.size)}
+
+    def infer(self, engine: Engine, rgb: np.ndarray) -> KeyOutput:
+        """Run ``engine`` (this graph) on one frame: the manifest's preprocessing in, ``split`` out."""
+        return self.split(engine.infer(self.feed(rgb)))
 
     def split(self, result: dict[str, np.ndarray]) -> KeyOutput:
         """The graph's outputs as scores (or labels) and features, batch axis dropped."""
@@ -96,8 +104,8 @@ def resize_scores(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     beyond OpenCV's 512-channel limit)."""
     shrink = size_hw[0] < scores.shape[1]
     interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    hwc = np.ascontiguousarray(scores.transpose(1, 2, 0), dtype=np.float32)
     if scores.shape[0] > 512:
         return np.stack([cv2.resize(c, (size_hw[1], size_hw[0]), interpolation=interp) for c in scores])
+    hwc = np.ascontiguousarray(scores.transpose(1, 2, 0), dtype=np.float32)
     out = cv2.resize(hwc, (size_hw[1], size_hw[0]), interpolation=interp)
     return np.ascontiguousarray(out.reshape(size_hw[0], size_hw[1], -1).transpose(2, 0, 1))

@@ -301,7 +301,7 @@ class Pipeline:
 
     def _backbone(self, rgb: np.ndarray) -> KeyOutput:
         with self.stats.stage("segment"):
-            return self.net.split(self.backbone.infer(self.net.feed(rgb)))
+            return self.net.infer(self.backbone, rgb)
 
     def _key_state(self, rgb: np.ndarray, gray: np.ndarray, key: KeyOutput, index: int) -> _State:
         with self.stats.stage("segment"):

@@ -6,13 +6,12 @@ applies a bundle's whole ``input`` spec (channel order, scale, layout, dtype) fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:
-    from edgeseg.runtime.manifest import InputSpec
+from edgeseg.runtime.manifest import RESIZE_LINEAR, InputSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,7 +42,7 @@ def preprocess(rgb: np.ndarray, size_hw: tuple[int, int], mean: Sequence[float] 
 
 def prepare(rgb: np.ndarray, spec: InputSpec, size_hw: tuple[int, int]) -> np.ndarray:
     """HxWx3 uint8 RGB -> the network input a bundle's ``input`` spec describes, at ``size_hw`` (batch of 1)."""
-    x = resize_rgb(rgb, size_hw, linear=spec.resize == "cv2:linear")
+    x = resize_rgb(rgb, size_hw, linear=spec.resize == RESIZE_LINEAR)
     if spec.channels == "bgr":
         x = x[..., ::-1]
     if spec.dtype == "uint8":

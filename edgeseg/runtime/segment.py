@@ -7,6 +7,7 @@ import numpy as np
 from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
 from edgeseg.runtime.bundle import AUTO, Bundle, graph_key
 from edgeseg.runtime.engine import Engine, open_engine
+from edgeseg.runtime.manifest import BundleError
 from edgeseg.runtime.network_io import NetworkIO
 
 
@@ -23,4 +24,12 @@ class BundleSegmenter:
         self.size = self.net.size
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return self.net.labels(self.net.split(self.engine.infer(self.net.feed(rgb))), rgb.shape[:2])
+        return self.net.labels(self.net.infer(self.engine, rgb), rgb.shape[:2])
+
+    def head_maps(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """What the heads are fed from this frame, as the pipeline feeds them: the scores at 1/4 of the input
+        (L x h x w) and the features (None for a backbone without them)."""
+        key = self.net.infer(self.engine, rgb)
+        if key.scores is None:
+            raise BundleError("this bundle's model gives labels only; the heads need class scores")
+        return self.net.head_scores(key.scores), key.feats

@@ -104,10 +104,10 @@ def _bundle_backbone(path: str) -> Frozen:
             "std": m.input.std, "input_size": m.input.size, "config": {}, "bundle": str(Path(path).resolve())}
 
     def segment(frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outs = [seg.net.split(seg.engine.infer(seg.net.feed(f))) for f in frames]
-        feats = [o.feats for o in outs]
-        scores = np.stack([seg.net.head_scores(o.scores) for o in outs])  # type: ignore[arg-type]
-        return torch.from_numpy(scores), (torch.from_numpy(np.stack(feats)) if all(f is not None for f in feats) else None)
+        maps = [seg.head_maps(f) for f in frames]
+        feats = [f for _, f in maps]
+        scores = torch.from_numpy(np.stack([s for s, _ in maps]))
+        return scores, (torch.from_numpy(np.stack(feats)) if all(f is not None for f in feats) else None)
     feat_channels = 0
     if seg.net.features:
         shape = next(o.shape for o in bundle.graphs["backbone"].outputs if o.name == seg.net.features)
