@@ -48,7 +48,7 @@ def check_options(opts: ExportOptions) -> None:
     check_common(opts)
     if opts.size is not None and (min(opts.size) < 64 or any(s % 32 for s in opts.size)):
         raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: height and width must be multiples of 32, >= 64")
-    given = [flag for flag, value in foreign.FLAGS.items() if getattr(opts, value[0]) != value[1]]
+    given = [flag for flag, name in foreign.FLAGS.items() if getattr(opts, name) != ExportOptions.__dataclass_fields__[name].default]
     if given:
         raise UsageError(f"{', '.join(given)} describe(s) a model edgeseg did not build (FILE.onnx or package.module:factory); "
                          f"{opts.model} is an edgeseg checkpoint, whose manifest says all of it")

@@ -42,11 +42,9 @@ from edgeseg.runtime.bundle import Bundle, graph_key, sha256_file
 from edgeseg.runtime.manifest import RESIZE, RESIZE_LINEAR, UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare
 
-# Flags that describe a foreign model: flag -> (ExportOptions field, its default)
-FLAGS: dict[str, tuple[str, Any]] = {"--classes": ("classes", None), "--channels": ("channels", "rgb"), "--scale": ("scale", 255.0),
-                                     "--mean": ("mean", None), "--std": ("std", None), "--layout": ("layout", None),
-                                     "--output": ("output", None), "--weights": ("weights", None), "--kwargs": ("kwargs", None),
-                                     "--resize": ("resize", "area")}
+# Flags that describe a foreign model: flag -> its ExportOptions field
+FLAGS = {"--classes": "classes", "--channels": "channels", "--scale": "scale", "--mean": "mean", "--std": "std", "--layout": "layout",
+         "--output": "output", "--weights": "weights", "--kwargs": "kwargs", "--resize": "resize"}
 OUTPUT_NAME = {"scores": "scores", "labels": "labels"}  # the output's name in graphs edgeseg exports from PyTorch
 RESIZE_MODES = {"area": RESIZE, "linear": RESIZE_LINEAR}  # --resize -> manifest input.resize
 
