@@ -132,3 +132,17 @@ def upsample_argmax(scores: np.ndarray, size_hw: tuple[int, int], threads: int =
     out = np.empty(size_hw, np.uint8)
     _c.upsample_argmax(scores, x0, x1, a0, a1, y0, y1, b0, b1, out, threads)
     return out
+
+
+def normalize(rgb: np.ndarray, table: np.ndarray, planar: bool = True, bgr: bool = False, threads: int = 1) -> np.ndarray:
+    """uint8 HxWx3 -> float32 3xHxW (``planar``) or HxWx3: output channel k is ``table[k][pixel]`` of input channel
+    k (2 - k with ``bgr``). ``table`` (3x256 float32) is the per-value arithmetic, done once (``pixel_table``)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or table.shape != (3, 256) or table.dtype != np.float32:
+        raise KernelError(f"normalize needs uint8 HxWx3 pixels and a float32 3x256 table, got {rgb.dtype} {rgb.shape}, "
+                          f"{table.dtype} {table.shape}")
+    rgb, table = np.ascontiguousarray(rgb), np.ascontiguousarray(table)
+    if _c is None:
+        return reference.normalize(rgb, table, planar, bgr)
+    out = np.empty((3, *rgb.shape[:2]) if planar else rgb.shape, np.float32)
+    _c.normalize(rgb, table, out, int(planar), int(bgr), threads)
+    return out

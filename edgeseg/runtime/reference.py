@@ -85,3 +85,10 @@ def upsample_argmax(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     top = scores[:, y0][:, :, x0] * a0 + scores[:, y0][:, :, x1] * a1
     bottom = scores[:, y1][:, :, x0] * a0 + scores[:, y1][:, :, x1] * a1
     return (top * b0[:, None] + bottom * b1[:, None]).argmax(0).astype(np.uint8)
+
+
+def normalize(rgb: np.ndarray, table: np.ndarray, planar: bool, bgr: bool) -> np.ndarray:
+    """Output channel k = table[k][input channel k (2 - k if ``bgr``)], as 3xHxW (``planar``) or HxWx3 float32."""
+    src = rgb[..., ::-1] if bgr else rgb
+    out = np.stack([table[k][src[..., k]] for k in range(3)])
+    return out if planar else np.ascontiguousarray(out.transpose(1, 2, 0))

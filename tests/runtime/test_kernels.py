@@ -108,6 +108,8 @@ def test_overlay_equals_reference(seed, h, w, alpha):
     lambda: kernels.blend_argmax(np.zeros((4, 4), np.float32), np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 2), np.float32),
                                  np.zeros((4, 5), np.uint8)),
     lambda: kernels.overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 3), np.uint8), np.zeros((3, 3), np.uint8)),
+    lambda: kernels.normalize(np.zeros((4, 4, 3), np.float32), np.zeros((3, 256), np.float32)),
+    lambda: kernels.normalize(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 255), np.float32)),
 ])
 def test_bad_arguments_raise_kernel_error(call):
     with pytest.raises(kernels.KernelError):
@@ -163,3 +165,15 @@ def test_the_worker_pool_serves_concurrent_callers_and_forked_children():
     child.start()
     child.join(timeout=60)
     assert child.exitcode == 0  # same results, no hang on the parent's pool threads (absent in the child)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 60), w=st.integers(1, 60), planar=st.booleans(), bgr=st.booleans(),
+       threads=st.integers(1, 5))
+def test_normalize_equals_reference(seed, h, w, planar, bgr, threads):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    table = rng.standard_normal((3, 256)).astype(np.float32)
+    out = kernels.normalize(rgb[:, ::-1] if seed % 2 else rgb, table, planar, bgr, threads)  # odd seeds: a strided view
+    np.testing.assert_array_equal(out, reference.normalize(np.ascontiguousarray(rgb[:, ::-1] if seed % 2 else rgb),
+                                                           table, planar, bgr))

@@ -1,5 +1,6 @@
 /* edgeseg propagation kernels: nearest backward warp of several maps, IAM inconsistency mask,
- * masked blend + argmax, colour overlay, bilinear upsampling of scores fused with argmax. Row bands run on POSIX threads with the GIL released.
+ * masked blend + argmax, colour overlay, bilinear upsampling of scores fused with argmax, pixel normalisation
+ * by table. Row bands run on POSIX threads with the GIL released.
  *
  * Semantics are defined by edgeseg/runtime/reference.py (NumPy); tests check that both agree exactly.
  * Float arithmetic is done in the same order and precision as the reference (float32 flow maths,
@@ -607,12 +608,62 @@ done:
     return result;
 }
 
+/* ---- (f) pixel normalisation by table: out[k] = lut[k][rgb[src_k]], uint8 HxWx3 -> float32 3xHxW or HxWx3 ----
+ * The caller computes lut (3 x 256) with the reference's float32 arithmetic, so the result is that
+ * arithmetic exactly; here it is a gather and a transpose, no float maths (one pass instead of five). */
+
+typedef struct {
+    const uint8_t *rgb;
+    const float *lut;
+    float *out;
+    Py_ssize_t w, plane;
+    int planar, bgr;
+} normalize_ctx;
+
+static void normalize_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    normalize_ctx *c = (normalize_ctx *)p;
+    (void)band;
+    for (int k = 0; k < 3; k++) {
+        const float *lut = c->lut + 256 * k;
+        const uint8_t *src = c->rgb + (c->bgr ? 2 - k : k);
+        if (c->planar) {
+            float *dst = c->out + k * c->plane;
+            for (Py_ssize_t i = y0 * c->w; i < y1 * c->w; i++) dst[i] = lut[src[3 * i]];
+        } else {
+            for (Py_ssize_t i = y0 * c->w; i < y1 * c->w; i++) c->out[3 * i + k] = lut[src[3 * i]];
+        }
+    }
+}
+
+/* normalize(rgb u8 H x W x 3, lut f32 3 x 256, out f32 (3 x H x W if planar else H x W x 3), planar, bgr, threads) */
+static PyObject *py_normalize(PyObject *self, PyObject *args) {
+    PyObject *obj[3];
+    const char *names[3] = {"rgb", "lut", "out"};
+    int planar, bgr, threads, got = 0;
+    if (!PyArg_ParseTuple(args, "OOOiii", &obj[0], &obj[1], &obj[2], &planar, &bgr, &threads)) return NULL;
+    Py_buffer b[3];
+    PyObject *result = NULL;
+    for (; got < 3; got++)
+        if (get_buffer(obj[got], &b[got], got == 2, names[got]) != 0) goto done;
+    if (b[0].ndim != 3 || b[0].shape[2] != 3 || b[0].itemsize != 1 || b[1].len != 3 * 256 * 4 || b[1].itemsize != 4 ||
+        b[2].itemsize != 4 || b[2].len != b[0].len * 4) {
+        PyErr_SetString(PyExc_ValueError, "normalize: uint8 HxWx3 rgb, float32 3x256 lut, float32 out of 3xHxW values");
+        goto done;
+    }
+    normalize_ctx c = {b[0].buf, b[1].buf, b[2].buf, b[0].shape[1], b[0].shape[0] * b[0].shape[1], planar != 0, bgr != 0};
+    result = run_rows_released(normalize_band, &c, b[0].shape[0], threads);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"warp", py_warp, METH_VARARGS, "Nearest backward warp of several CxHxW maps by one full-resolution flow."},
     {"iam", py_iam, METH_VARARGS, "IAM forward-backward inconsistency mask; returns the inconsistent pixel count."},
     {"blend", py_blend, METH_VARARGS, "Masked blend of two probability maps + argmax where mask > 0; returns pixels touched."},
     {"overlay", py_overlay, METH_VARARGS, "Colour overlay of labels on an RGB frame."},
     {"upsample_argmax", py_upsample_argmax, METH_VARARGS, "Bilinear upsampling of CxHxW scores fused with argmax."},
+    {"normalize", py_normalize, METH_VARARGS, "uint8 RGB -> float32 by a per-channel table, planar or interleaved."},
     {NULL, NULL, 0, NULL},
 };
 
