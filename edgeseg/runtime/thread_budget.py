@@ -1,8 +1,12 @@
 """How many CPU threads each stage gets, per mode. Torch-free.
 
 - **sync**: the stages of a frame run one after another, so each may use every core: the engine gets ONNX
-  Runtime's default (all cores, threads spinning between calls), DIS up to 2 worker threads (backward and
-  forward flow at once), the C kernels ``min(4, cores)``.
+  Runtime's default thread count (all cores), DIS up to 2 worker threads (backward and forward flow at once),
+  the C kernels ``min(4, cores)``. Engine threads do not spin between calls: each ONNX Runtime session has its
+  own pool, and a pool spinning after its call takes the cores from the next session's (backbone then refiner
+  or fusion head) and from DIS. On the 2-core CPU the refiner ran 12 ms after a backbone call instead of
+  6.6 ms back to back, and evs06 went from 43 to 68-74 FPS, grfp from 18 to 29-32, evs07 +15%, without it
+  (``benchmarks/spinning.py``).
 - **live** (``Pipeline(overlap=True)``): a keyframe runs in the background while the following frames are
   propagated. One core is kept for the propagation (gray + DIS + warp): the engine gets the others (at least
   one) and does not spin, so its idle threads do not take the propagation's core between its own steps; the
@@ -28,5 +32,5 @@ def thread_budget(live: bool, cores: int | None = None) -> ThreadBudget:
     """The budget for sync (``live=False``) or live mode on ``cores`` cores (default: this machine's)."""
     cores = max(1, cores or os.cpu_count() or 1)
     if not live:
-        return ThreadBudget(engine=None, engine_spinning=True, flow=2, kernels=min(4, cores))
+        return ThreadBudget(engine=None, engine_spinning=False, flow=2, kernels=min(4, cores))
     return ThreadBudget(engine=max(1, cores - 1), engine_spinning=False, flow=2, kernels=1 if cores <= 2 else min(4, cores - 1))

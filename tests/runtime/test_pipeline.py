@@ -243,7 +243,7 @@ def test_switching_in_live_mode_waits_for_the_background_keyframe(setup):
 
 def test_live_mode_keeps_a_core_for_the_propagation(tiny_set):
     """Live mode's thread budget: the engine gets cores - 1 threads that do not spin; sync mode keeps ONNX Runtime's
-    default; an explicit budget wins."""
+    default thread count, not spinning either; an explicit budget wins."""
     import os
 
     from edgeseg.profiles import load_profile
@@ -260,7 +260,7 @@ def test_live_mode_keeps_a_core_for_the_propagation(tiny_set):
         assert session_options(live) == (max(1, (os.cpu_count() or 1) - 1), "0")
         assert live.kernel_threads == thread_budget(live=True).kernels
     with Pipeline(bundle, op) as sync:
-        assert session_options(sync) == (0, "1")  # 0: ONNX Runtime's default, every core
+        assert session_options(sync) == (0, "0")  # 0: ONNX Runtime's default, every core
     with Pipeline(bundle, op, overlap=True, threads=ThreadBudget(engine=1, engine_spinning=True, flow=1, kernels=3)) as given:
         assert session_options(given) == (1, "1") and given.kernel_threads == 3
     assert thread_budget(live=True, cores=8) == ThreadBudget(engine=7, engine_spinning=False, flow=2, kernels=4)
