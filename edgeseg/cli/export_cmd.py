@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", metavar="HxW", type=any_size,
                    help="static input size of the graphs: for edgeseg checkpoints multiples of 32 (default: the checkpoint's, "
                         "e.g. 480x640); for a foreign model any size, required when its graph's size is dynamic and for import specs")
+    p.add_argument("--refiner-tiles", default="auto", metavar="auto|none|HxW[xB]",
+                   help="the refiner's tile graph, so refinement costs what the IAM mask covers: tiles of HxW network pixels "
+                        "(the outer 'context' pixels of each are margin), B per run; auto: a 64-pixel core plus the "
+                        "refiner's context, B=1; none: full-frame refinement only (default: %(default)s)")
     p.add_argument("--heads", default="all", help="edgeseg checkpoints: all | none | a comma list of: " +
                    "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                          tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
                          scale=args.scale, mean=three_floats("--mean", args.mean), std=three_floats("--std", args.std),
                          layout=args.layout, output=args.output,
-                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from, resize=args.resize)
+                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from, resize=args.resize,
+                         refiner_tiles=args.refiner_tiles)
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
     print_parity(parity)

@@ -81,6 +81,7 @@ class ExportOptions:
     weights: str | None = None  # import spec: state_dict / checkpoint file
     kwargs: str | None = None  # import spec: JSON keyword arguments for the factory
     heads_from: str | None = None  # MODEL is a bundle: add the heads trained on it (edgeseg.export.attach)
+    refiner_tiles: str | None = None  # auto (None) | none | HxW[xB]: the refiner's tile graph (edgeseg.export.tile_graph)
 
 
 def default_source(path: str | None, sub: str) -> str | None:

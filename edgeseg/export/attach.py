@@ -21,6 +21,7 @@ from edgeseg.export.assemble import ExportOptions, Gate, calibration_source, che
 from edgeseg.export.graphs import GraphSpec, real_feeds
 from edgeseg.export.onnx_io import example_inputs, export_onnx
 from edgeseg.export.parity import Parity, torch_reference
+from edgeseg.export.tile_graph import add_tile_feeds, add_tile_spec, mark_tile_graph
 from edgeseg.models.checkpoint import load_heads
 from edgeseg.runtime import fusion
 from edgeseg.runtime.bundle import MANIFEST, Bundle, load_bundle, sha256_file
@@ -62,8 +63,10 @@ def attach_heads(opts: ExportOptions) -> Path:
     n_parity = opts.parity_frames + 2  # +2: the GCRF window needs 3 frames for its first feed
     frames = list(read_frames(calib, n_parity + (opts.calib_frames if m.precision == "int8" else 0)))
     meta = {"input_size": m.input.size, "mean": m.input.mean, "std": m.input.std}
+    grid = add_tile_spec(specs, (int(m.input.size[0]), int(m.input.size[1])), opts.refiner_tiles)
     parity_feeds = real_feeds(specs, outputs, meta, frames[:n_parity])
     calib_feeds = real_feeds(specs, outputs, meta, frames[n_parity:]) if m.precision == "int8" else {}
+    add_tile_feeds(grid, specs, parity_feeds, calib_feeds)
 
     def build(tmp: Path) -> None:
         steps = progress(precision_opts, len(specs), 0)
@@ -82,6 +85,7 @@ def attach_heads(opts: ExportOptions) -> Path:
             gate = Gate(spec.key, spec.name, spec.key, spec.input_names, torch_reference(spec.module, spec.input_names))
             graphs[spec.key], parity[spec.key] = gate_graph(precision_opts, gate, tmp, parity_feeds[spec.key],
                                                             calib_feeds.get(spec.key, []), steps)
+        mark_tile_graph(graphs, grid)
         heads = {**m.source.get("heads", {}), **{h: {"checkpoint": str(Path(opts.heads_from) / f"{h}.pt"),
                                                       "sha256": sha256_file(Path(opts.heads_from) / f"{h}.pt")} for h in wanted}}
         manifest = Manifest(**{**vars(m), "graphs": graphs, "source": {**m.source, "heads": heads}, "engines": {}})

@@ -34,6 +34,7 @@ from edgeseg.export.assemble import (
 from edgeseg.export.graphs import graph_specs, real_feeds, torch_outputs
 from edgeseg.export.onnx_io import example_inputs, export_onnx
 from edgeseg.export.parity import Parity, torch_reference
+from edgeseg.export.tile_graph import add_tile_feeds, add_tile_spec, mark_tile_graph
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
 from edgeseg.runtime.bundle import Bundle, sha256_file
@@ -81,6 +82,7 @@ def export_bundle(opts: ExportOptions) -> Path:
 def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: dict[str, torch.nn.Module],
            backbone_path: Path, calib: str, tmp: Path) -> None:
     specs = graph_specs(backbone, heads, opts.downscales)
+    grid = add_tile_spec(specs, tuple(ckpt["input_size"]), opts.refiner_tiles)
     steps = progress(opts, len(specs), 2)
     steps.set_postfix_str("reading frames")
     n_parity = opts.parity_frames + 2  # +2: the GCRF window needs 3 frames for its first feed
@@ -88,6 +90,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     outputs = torch_outputs(backbone, ckpt)
     parity_feeds = real_feeds(specs, outputs, ckpt, frames[:n_parity])
     calib_feeds = real_feeds(specs, outputs, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
+    add_tile_feeds(grid, specs, parity_feeds, calib_feeds)
     steps.update()
     graphs: dict[str, GraphEntry] = {}
     parity: dict[str, Parity] = {}
@@ -101,6 +104,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         steps.update()
         gate = Gate(spec.key, spec.name, stem, spec.input_names, torch_reference(spec.module, spec.input_names), spec.downscale)
         graphs[spec.key], parity[spec.key] = gate_graph(opts, gate, tmp, parity_feeds[spec.key], calib_feeds.get(spec.key, []), steps)
+    mark_tile_graph(graphs, grid)
     bundle = Bundle(tmp, _manifest(opts, ckpt, backbone_path, sorted(heads), graphs))  # in memory: written once, last
     steps.set_postfix_str("backbone mIoU")
     backbone_miou(opts, bundle, parity, TorchSegmenter(backbone, ckpt))

@@ -113,6 +113,7 @@ class GraphEntry:
     variants: dict[str, FileRef] = field(default_factory=dict)  # fp32, ort_x86 (int8 twin for ORT on x86)
     quantization: dict[str, Any] | None = None
     fallback: str | None = None
+    tile_context: int | None = None  # a tile graph (edgeseg.runtime.tiles): margin pixels on each side of its core
 
     @property
     def shapes(self) -> dict[str, tuple]:
@@ -133,7 +134,8 @@ class GraphEntry:
                    precision=str(d.get("precision", "fp32")), inputs=ios["inputs"], outputs=ios["outputs"],
                    downscale=r.number(d.get("downscale", 1.0), f"{key}.downscale"), requested=str(d.get("requested", "fp32")),
                    variants={n: FileRef.read(r, v, f"{key}.variants.{n}") for n, v in variants.items()},
-                   quantization=d.get("quantization"), fallback=d.get("fallback"))
+                   quantization=d.get("quantization"), fallback=d.get("fallback"),
+                   tile_context=None if d.get("tile_context") is None else r.integer(d["tile_context"], f"{key}.tile_context"))
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,9 @@ class Manifest:
         """The manifest.json document (always the current format)."""
         doc = asdict(self)
         doc["format_version"] = FORMAT_VERSION
+        for graph in doc["graphs"].values():  # only tile graphs say it
+            if graph.get("tile_context") is None:
+                graph.pop("tile_context", None)
         return doc
 
     @classmethod

@@ -24,14 +24,14 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import UsageError
-from edgeseg.runtime import fusion, kernels
+from edgeseg.runtime import fusion, kernels, tiles
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, close_engine, open_engine
 from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.fusion import refiner
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
 from edgeseg.runtime.preprocess import preprocess
+from edgeseg.runtime.refinement import Refinement, softmax
 from edgeseg.runtime.stats import Stats
 from edgeseg.runtime.thread_budget import ThreadBudget, thread_budget
 
@@ -43,6 +43,7 @@ class FrameOutput:
     keyframe: bool
     warped: bool = False  # propagated by flow (not a keyframe, W on)
     refined_pixels: int = 0  # pixels re-predicted by the refiner (M > 0)
+    refined_tiles: int = 0  # tiles the refiner ran on (0: the full frame, or no refinement)
     inconsistency: float | None = None  # IAM share of inconsistent pixels, when computed
     source_key: int = 0  # index of the keyframe whose segmentation these labels carry
     launched_keyframe: bool = False  # overlap: keyframe inference for this frame started in the background
@@ -66,12 +67,6 @@ class _Pending:
 
     job: Future  # -> _State of the keyframe (its source_key says which frame it was)
     flows: list[np.ndarray]
-
-
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the first axis (classes), float32."""
-    e = np.exp(scores - scores.max(0, keepdims=True))
-    return (e / e.sum(0, keepdims=True)).astype(np.float32)
 
 
 def _check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
@@ -103,6 +98,12 @@ def required_graphs(op: OperatingPoint) -> list[str]:
     return keys
 
 
+def graphs_to_open(bundle: Bundle, op: OperatingPoint) -> list[str]:
+    """``required_graphs``, plus the refiner's tile graph where the bundle has one (refinement by tiles)."""
+    keys = required_graphs(op)
+    return keys + [tiles.GRAPH] if "refiner" in keys and tiles.GRAPH in bundle.graphs else keys
+
+
 def started_pool(workers: int, name: str) -> ThreadPoolExecutor:
     """A thread pool whose ``workers`` threads exist from the start.
 
@@ -128,9 +129,11 @@ class Pipeline:
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
                  flow_threads: int | None = None, kernel_threads: int | None = None, engine_threads: int | None = None,
                  overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None,
-                 threads: ThreadBudget | None = None):
+                 threads: ThreadBudget | None = None, tile_budget: float = tiles.DEFAULT_BUDGET):
         """``threads``: the per-stage thread budget (default: ``thread_budget(live=overlap)``); ``flow_threads``,
-        ``kernel_threads`` and ``engine_threads`` override its parts."""
+        ``kernel_threads`` and ``engine_threads`` override its parts. ``tile_budget``: the refiner runs on tiles
+        when they hold at most this share of the full frame's pixels (0: always the full frame; needs a bundle
+        with a tile graph)."""
         self.bundle = bundle
         _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
@@ -144,6 +147,9 @@ class Pipeline:
         self.net_size = tuple(bundle.manifest.input.size)
         self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
         self.kernel_threads = kernel_threads
+        self.tile_grid = tiles.grid_of(bundle)
+        self.tile_budget = tile_budget
+        self.refinement: Refinement | None = None
         self._pool = started_pool(max(1, flow_threads), "edgeseg-flow")
         self._want_overlap = overlap
         self._accel = started_pool(1, "edgeseg-keyframe") if overlap else None
@@ -161,7 +167,7 @@ class Pipeline:
         numbers carry on. ``engines``: new shared engines (several streams)."""
         _check_graphs(self.bundle, op)
         shared = self._shared if engines is None else engines
-        needed = required_graphs(op)
+        needed = graphs_to_open(self.bundle, op)
         opened: dict[str, Engine] = {}
         try:
             for k in needed:
@@ -178,6 +184,8 @@ class Pipeline:
         self._shared, self.op = shared, op
         self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
         self.backbone = self.engines[graph_key("backbone", op.downscale)]
+        self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
+                                     self.tile_budget) if "refiner" in self.engines else None
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
         self.net = NetworkIO(self.bundle, graph_key("backbone", op.downscale))
         self._local = threading.local()  # flow estimators are made per thread with the point's parameters
@@ -374,15 +382,17 @@ class Pipeline:
                 mask, count = kernels.iam_inconsistency(labels, back, fwd, self.kernel_threads)
             inconsistency = count / mask.size
             out.inconsistency = inconsistency
-            if op.refine and count and probs is not None and "refiner" in self.engines:  # S=1: a deferred keyframe only
+            if op.refine and count and probs is not None and self.refinement:  # S=1: a deferred keyframe only
                 with self.stats.stage("refine"):
-                    out.refined_pixels = self._refine(rgb, mask, labels, probs, feats)
+                    out.refined_pixels, out.refined_tiles = self._refine(rgb, mask, labels, probs, feats)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
                             since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out
 
-    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray, feats: np.ndarray | None) -> int:
-        """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place); returns their count.
+    def _refine(self, rgb: np.ndarray, mask: np.ndarray, labels: np.ndarray, probs: np.ndarray, feats: np.ndarray | None
+                ) -> tuple[int, int]:
+        """EVS eq. 4 on the pixels where the soft IAM mask is > 0 (labels updated in place); returns their count and
+        the number of tiles the refiner ran on (0: the full frame).
 
         The refined labels are carried to the next frame, the probabilities and features stay the keyframe's,
         warped frame by frame: the refiner's inputs are then exactly what it was trained on
@@ -395,9 +405,10 @@ class Pipeline:
         soft = soft.astype(np.float32)
         if iam.blur > 1:
             soft = cv2.blur(soft, (iam.blur, iam.blur))
-        feed = refiner.feed(preprocess(rgb, self.net_size, self.mean, self.std), feats, probs)
-        refined = self.engines["refiner"].infer(feed)["logits"][0]
-        return kernels.blend_argmax(soft, softmax(refined), probs, labels, self.kernel_threads)
+        assert self.refinement is not None
+        planned = self.refinement.plan(soft)
+        refined = self.refinement.probs(preprocess(rgb, self.net_size, self.mean, self.std), probs, feats, planned)
+        return kernels.blend_argmax(soft, refined, probs, labels, self.kernel_threads), len(planned)
 
 
 class Propagator:
