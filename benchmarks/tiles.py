@@ -108,14 +108,16 @@ def cost_by_area(bundle, inputs: list[tuple], runs: int) -> list[str]:
 
 
 def on_footage(bundle, clips: dict[str, list[np.ndarray]], repeat: int) -> list[str]:
-    lines = ["| clip | tiles | FPS | refine ms per refined frame | frames refined by tiles | tiles per tiled frame | labels = tiles off |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| clip | tiles | budget (share of frame) | FPS | refine ms per refined frame | frames refined by tiles | "
+             "tiles per tiled frame | labels = tiles off |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for clip, frames in clips.items():
         base: list[np.ndarray] = []
-        for label, budget in (("off", 0.0), ("when cheaper (default)", tiles.DEFAULT_BUDGET), ("always", float("inf"))):
-            fps, refine, outs = [], [], []
+        for label, budget in (("off", 0.0), ("when cheaper (default)", None), ("always", float("inf"))):
+            fps, refine, outs, budgets = [], [], [], []
             for _ in range(repeat):
                 with Pipeline(bundle, load_profile("evs06"), tile_budget=budget) as pipe:
+                    assert pipe.refinement is not None
+                    budgets.append(pipe.refinement.budget)
                     t = time.perf_counter()
                     outs = [pipe.process(f) for f in frames]
                     fps.append(len(frames) / (time.perf_counter() - t))
@@ -125,7 +127,8 @@ def on_footage(bundle, clips: dict[str, list[np.ndarray]], repeat: int) -> list[
                 base = [o.labels for o in outs]
             same = 100 * np.mean([np.mean(a == o.labels) for a, o in zip(base, outs)])
             tiled = [o.refined_tiles for o in outs if o.refined_tiles]
-            lines.append(f"| {clip} | {label} | {statistics.median(fps):.1f} | {statistics.median(refine):.2f} | "
+            shares = "/".join(f"{b:.2f}" for b in budgets)
+            lines.append(f"| {clip} | {label} | {shares} | {statistics.median(fps):.1f} | {statistics.median(refine):.2f} | "
                          f"{len(tiled)}/{sum(1 for o in outs if o.refined_pixels)} | "
                          f"{statistics.mean(tiled) if tiled else 0:.1f} | {same:.3f}% |")
     return lines

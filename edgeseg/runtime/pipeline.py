@@ -129,11 +129,11 @@ class Pipeline:
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
                  flow_threads: int | None = None, kernel_threads: int | None = None, engine_threads: int | None = None,
                  overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None,
-                 threads: ThreadBudget | None = None, tile_budget: float = tiles.DEFAULT_BUDGET):
+                 threads: ThreadBudget | None = None, tile_budget: float | None = None):
         """``threads``: the per-stage thread budget (default: ``thread_budget(live=overlap)``); ``flow_threads``,
         ``kernel_threads`` and ``engine_threads`` override its parts. ``tile_budget``: the refiner runs on tiles
-        when they hold at most this share of the full frame's pixels (0: always the full frame; needs a bundle
-        with a tile graph)."""
+        when they hold at most this share of the full frame's pixels (None: where they cost less, measured when the
+        refiner is opened; 0: always the full frame; needs a bundle with a tile graph)."""
         self.bundle = bundle
         _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
