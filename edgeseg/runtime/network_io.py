@@ -7,7 +7,7 @@ model (``edgeseg export FILE.onnx``, an import spec) runs exactly as its manifes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -30,6 +30,16 @@ class KeyOutput:
     scores: np.ndarray | None
     labels: np.ndarray | None
     feats: np.ndarray | None  # C x h x w, edgeseg's own backbones only
+    frame_labels: np.ndarray | None = None  # H x W uint8 at the frame's size, where ``keyframe`` made them
+
+
+class DeviceKeyframes(Protocol):
+    """An engine (a GPU backend) that runs a keyframe's pre- and post-processing next to its graph: the frame goes
+    up once as uint8 and labels come back as uint8; scores and features only when ``keep`` (refinement and fusion
+    heads need them on the host)."""
+
+    def keyframe(self, rgb: np.ndarray, io: NetworkIO, keep: bool) -> KeyOutput | None:
+        """The keyframe with ``frame_labels`` set, or None where this engine cannot do it for ``io``."""
 
 
 class NetworkIO:
@@ -59,6 +69,17 @@ class NetworkIO:
     def infer(self, engine: Engine, rgb: np.ndarray) -> KeyOutput:
         """Run ``engine`` (this graph) on one frame: the manifest's preprocessing in, ``split`` out."""
         return self.split(engine.infer(self.feed(rgb)))
+
+    def keyframe(self, engine: Engine, rgb: np.ndarray, keep: bool = True) -> KeyOutput:
+        """``infer`` plus the labels at the frame's size (``frame_labels``). An engine that does pre- and
+        post-processing on its device (``DeviceKeyframes``) does it all there; ``keep`` False lets it leave the
+        scores and features there too."""
+        device = getattr(engine, "keyframe", None)
+        key = device(rgb, self, keep) if device is not None else None
+        if key is None:
+            key = self.infer(engine, rgb)
+            key.frame_labels = self.labels(key, rgb.shape[:2])
+        return key
 
     def split(self, result: dict[str, np.ndarray]) -> KeyOutput:
         """The graph's outputs as scores (or labels) and features, batch axis dropped."""

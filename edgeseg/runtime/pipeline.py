@@ -308,12 +308,16 @@ class Pipeline:
         return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
 
     def _backbone(self, rgb: np.ndarray) -> KeyOutput:
+        """The keyframe's network output and labels; scores and features only where refinement needs them (a GPU
+        engine leaves them on the device otherwise)."""
         with self.stats.stage("segment"):
-            return self.net.infer(self.backbone, rgb)
+            if self.fusion is not None:  # its labels come from the fused scores, on the host
+                return self.net.infer(self.backbone, rgb)
+            return self.net.keyframe(self.backbone, rgb, keep=self.op.refine or self.op.adaptive is not None)
 
     def _key_state(self, rgb: np.ndarray, gray: np.ndarray, key: KeyOutput, index: int) -> _State:
         with self.stats.stage("segment"):
-            labels = self.net.labels(key, rgb.shape[:2])
+            labels = key.frame_labels if key.frame_labels is not None else self.net.labels(key, rgb.shape[:2])
         keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
         probs = softmax(self.net.head_scores(key.scores)) if keep else None  # type: ignore[arg-type]  # keep: scores exist
         return _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs,

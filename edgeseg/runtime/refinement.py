@@ -11,7 +11,6 @@ from edgeseg.runtime import tiles
 from edgeseg.runtime.engine import Engine
 from edgeseg.runtime.fusion import refiner
 
-
 SKIP = 4  # frames refined in full without planning after a mask far over the tile budget
 
 

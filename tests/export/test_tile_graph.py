@@ -16,7 +16,8 @@ from edgeseg.profiles import load_profile
 from edgeseg.runtime import tiles
 from edgeseg.runtime.bundle import load_bundle
 from edgeseg.runtime.engine import open_engine
-from edgeseg.runtime.pipeline import Pipeline, softmax
+from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.refinement import Refinement, softmax
 from tests.conftest import tiny_options
 
 SIZE = (128, 192)  # the tiny model's frames enlarged, so that a tile leaves room for a core
@@ -115,3 +116,18 @@ def test_a_tile_that_does_not_fit_is_refused(tiny_root, tmp_path):
 def _frames(root):
     import cv2
     return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((root / "frames").glob("*.png"))]
+
+
+def test_refinement_measures_where_tiles_pay_and_plans_by_it(tiled):
+    bundle = load_bundle(tiled[1])
+    grid = tiles.grid_of(bundle)
+    full, tile = open_engine(bundle, "refiner"), open_engine(bundle, tiles.GRAPH)
+    measured = Refinement(full, tile, grid)
+    assert 0 < measured.budget < 100  # a share of the frame: tiles pay below it
+    frame = np.zeros((100, 150), np.float32)
+    assert measured.plan(frame) == []
+    frame[40:44, 60:64] = 1.0
+    always = Refinement(full, tile, grid, budget=float("inf"))
+    assert 1 <= len(always.plan(frame)) <= 4
+    assert Refinement(full, tile, grid, budget=0.0).plan(frame) == []
+    assert Refinement(full, None, None).budget == 0.0  # a bundle without tiles: the full frame only

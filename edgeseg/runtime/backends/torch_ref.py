@@ -15,6 +15,8 @@ import numpy as np
 
 from edgeseg._lazy import lazy_import
 from edgeseg.runtime.bundle import Bundle, BundleError, sha256_file
+from edgeseg.runtime.manifest import RESIZE_LINEAR
+from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 
 
 def import_torch() -> Any:
@@ -52,9 +54,16 @@ def source_checkpoint(bundle: Bundle, role: str) -> Path:
 
 
 class TorchEngine:
-    """``infer({input name: array}) -> {output name: array}`` over one graph's source module."""
+    """``infer({input name: array}) -> {output name: array}`` over one graph's source module.
 
-    def __init__(self, bundle: Bundle, key: str, device: str | None = None, threads: int | None = None):
+    A backbone on CUDA also does whole keyframes on the GPU (``keyframe``, ``DeviceKeyframes``): the frame goes up
+    once as uint8 through a pinned buffer; resize, normalisation, upsampling and argmax run there and uint8 labels
+    come back; scores and features stay there unless refinement needs them. ``device_keyframes`` forces it on or
+    off (tests run it on the CPU).
+    """
+
+    def __init__(self, bundle: Bundle, key: str, device: str | None = None, threads: int | None = None,
+                 device_keyframes: bool | None = None):
         torch = self.torch = import_torch()
         from edgeseg.models.checkpoint import load_checkpoint
 
@@ -68,6 +77,9 @@ class TorchEngine:
         self.module = module.eval().to(self.device)
         self.inputs = entry.shapes
         self.output_names = [o.name for o in entry.outputs]
+        on_gpu = self.device.type == "cuda" and entry.role == "backbone"
+        self.device_keyframes = on_gpu if device_keyframes is None else device_keyframes
+        self._pinned: Any = None
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch
@@ -77,3 +89,52 @@ class TorchEngine:
             out = self.module(*args)
             outs = out if isinstance(out, (tuple, list)) else (out,)
             return {name: t.float().cpu().numpy() for name, t in zip(self.output_names, outs)}
+
+    def keyframe(self, rgb: np.ndarray, io: NetworkIO, keep: bool) -> KeyOutput | None:
+        """A keyframe run on the device (``DeviceKeyframes``); None where the bundle's model is not one this does
+        (labels outputs, NHWC, uint8 inputs: the host path runs them).
+
+        The same steps as the host path, on the device: OpenCV's resize becomes area averaging when shrinking
+        (adaptive average pooling: equal for whole ratios) and bilinear otherwise, rounded to whole pixel values as
+        OpenCV's uint8 resize is; normalisation is the same float32 arithmetic; upsampling is bilinear with half-pixel
+        centres and argmax takes the first maximal class, as ``kernels.upsample_argmax`` does.
+        """
+        spec, out = io.input, io.output
+        if not self.device_keyframes or out.kind != "scores" or out.layout != "NCHW" or spec.layout != "NCHW" \
+                or spec.dtype != "float32" or rgb.dtype != np.uint8:
+            return None
+        torch = self.torch
+        F = torch.nn.functional
+        with torch.inference_mode():
+            x = self._upload(rgb).permute(2, 0, 1)[None].float()
+            if spec.channels == "bgr":
+                x = x.flip(1)
+            h, w = io.size
+            if (h, w) != rgb.shape[:2]:
+                shrink = h < rgb.shape[0] and spec.resize != RESIZE_LINEAR
+                x = F.adaptive_avg_pool2d(x, (h, w)) if shrink else F.interpolate(x, size=(h, w), mode="bilinear",
+                                                                                   align_corners=False)
+                x = x.round_()
+            if spec.scale != 1.0:
+                x = x * float(np.float32(1.0 / spec.scale))
+            x = (x - torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1)) \
+                / torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1)
+            outs = self.module(x)
+            named = dict(zip(self.output_names, outs if isinstance(outs, (tuple, list)) else (outs,)))
+            scores = named[out.name].float()
+            up = F.interpolate(scores, size=rgb.shape[:2], mode="bilinear", align_corners=False)
+            labels = up.argmax(1)[0].to(torch.uint8).cpu().numpy()
+            if not keep:
+                return KeyOutput(None, None, None, frame_labels=labels)
+            feats = named[io.features][0].float().cpu().numpy() if io.features else None
+            return KeyOutput(np.ascontiguousarray(scores[0].cpu().numpy()), None, feats, frame_labels=labels)
+
+    def _upload(self, rgb: np.ndarray) -> Any:
+        """The frame on the device: through a pinned host buffer (reused per frame size) on CUDA."""
+        torch = self.torch
+        if self.device.type != "cuda":
+            return torch.from_numpy(np.ascontiguousarray(rgb))
+        if self._pinned is None or tuple(self._pinned.shape) != rgb.shape:
+            self._pinned = torch.empty(rgb.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned.numpy()[...] = rgb
+        return self._pinned.to(self.device, non_blocking=True)
