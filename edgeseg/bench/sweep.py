@@ -143,17 +143,23 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
 
 def back_to_back_key_ms(bundle: Bundle, op: OperatingPoint, clip: Clip, opts: SweepOptions) -> float | None:
     """Median ms of a keyframe at the point's D (with its fusion) when every frame is one: the point run with
-    S = 1, no flow, no refinement, over the clip once after its warm-up frames."""
+    S = 1, no flow, no refinement, over the clip after its warm-up frames; ``opts.repeat`` passes, the median of
+    their medians (as a point's FPS is the median of its passes: one pass on a noisy machine can be off by 10%)."""
     keys_only = replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
     warmup = min(opts.warmup, len(clip.frames) // 2)
-    times = []
+    medians = []
     with Pipeline(bundle, keys_only, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
-        for i, rgb in enumerate(clip.frames):
-            t = time.perf_counter()
-            pipe.process(rgb)
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times) if times else None
+        for _ in range(max(1, opts.repeat)):
+            pipe.reset()
+            times = []
+            for i, rgb in enumerate(clip.frames):
+                t = time.perf_counter()
+                pipe.process(rgb)
+                if i >= warmup:
+                    times.append(time.perf_counter() - t)
+            if times:
+                medians.append(statistics.median(times))
+    return 1000 * statistics.median(medians) if medians else None
 
 
 def add_ideal(rows: list[dict[str, Any]], ops: list[OperatingPoint], key_ms: Callable[[OperatingPoint], float | None]) -> None:
