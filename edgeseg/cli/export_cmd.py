@@ -28,9 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="static input size of the graphs: for edgeseg checkpoints multiples of 32 (default: the checkpoint's, "
                         "e.g. 480x640); for a foreign model any size, required when its graph's size is dynamic and for import specs")
     p.add_argument("--refiner-tiles", default="auto", metavar="auto|none|HxW[xB]",
-                   help="the refiner's tile graph, so refinement costs what the IAM mask covers: tiles of HxW network pixels "
-                        "(the outer 'context' pixels of each are margin), B per run; auto: a 64-pixel core plus the "
-                        "refiner's context, B=1; none: full-frame refinement only (default: %(default)s)")
+                   help="the refiner's tile graph, so refinement costs what the IAM mask covers: whole tiles of HxW network "
+                        "pixels, the refiner's context (24 px for the default refiner) on each side included, so H and W "
+                        "exceed twice it; multiples of 8; B tiles per graph run. Smaller tiles cover the mask more tightly "
+                        "but each costs a run, so the runtime uses them only where they cost less than the full frame. "
+                        "auto: a 64-pixel core plus the context, B=1; none: full-frame refinement only (default: %(default)s)")
     p.add_argument("--heads", default="all", help="edgeseg checkpoints: all | none | a comma list of: " +
                    "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")

@@ -66,7 +66,13 @@ def _verb(argv: Sequence[str]) -> str:
     return word if word in VERBS else ""
 
 
+# Set by Ctrl-C / SIGTERM. A library that catches the KeyboardInterrupt (torch.export turns one landing inside it into
+# its own error) would otherwise make an interruption look like a failure of the work.
+_stop_requested = threading.Event()
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _stop_requested.set()
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: temporary files are removed, outputs finalised
 
 
@@ -80,10 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_verb(argv)).parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _terminate)
     module = importlib.import_module(f"edgeseg.cli.{VERBS[args.verb][0]}")
     try:
         return int(module.run(args) or 0)
     except EdgesegError as exc:
+        if _stop_requested.is_set():
+            print(f"edgeseg {args.verb}: interrupted; nothing partial was kept", file=sys.stderr)
+            return 130
         print(f"edgeseg {args.verb}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:

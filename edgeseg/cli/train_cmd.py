@@ -48,6 +48,10 @@ def apply_overrides(cfg: object, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.attractive and args.what != "gcrf":
+        raise UsageError("--attractive applies to the gcrf head only")
+    if args.compact and args.what != "refiner":
+        raise UsageError("--compact applies to the refiner only")
     lazy_import("torch", "pip install torch (or pip install 'edgeseg[train]')")
     from edgeseg.data import locations
     for name, split in (("images", "train"), ("labels", "trainannot")):
@@ -63,10 +67,6 @@ def run(args: argparse.Namespace) -> int:
     for name in ("val", "test"):
         if Path(args.images).name == name or Path(args.images).name == name + "annot":
             raise UsageError(f"refusing to train on {args.images}: CamVid {name} is for evaluation only")
-    if args.attractive and args.what != "gcrf":
-        raise UsageError("--attractive applies to the gcrf head only")
-    if args.compact and args.what != "refiner":
-        raise UsageError("--compact applies to the refiner only")
     if args.what == "backbone":
         from edgeseg.train.backbone import BackboneConfig, train_backbone
         cfg = BackboneConfig(images=args.images, labels=args.labels, out=args.out, arch=args.arch, batch=args.batch,

@@ -36,6 +36,7 @@ from edgeseg.export.graphs import DOWNSCALES
 from edgeseg.export.onnx_io import describe_io
 from edgeseg.export.parity import THRESHOLDS, Parity, Reference, measure, ort_session
 from edgeseg.export.tensorrt_check import check, summary
+from edgeseg.export.tile_graph import parse_tiles
 from edgeseg.runtime.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
 from edgeseg.runtime.manifest import FileRef, GraphEntry
 from edgeseg.runtime.segment import BundleSegmenter
@@ -120,6 +121,7 @@ def check_common(opts: ExportOptions) -> None:
         raise UsageError(f"--calib-method {opts.calib_method!r}: choose one of {', '.join(METHODS)}")
     if opts.parity_frames < 1 or (opts.precision == "int8" and opts.calib_frames < 1):
         raise UsageError("--calib-frames and the parity frames must be at least 1")
+    parse_tiles(opts.refiner_tiles)  # a bad value is refused even where no refiner is exported
     if opts.tensorrt:
         from edgeseg.runtime.backends.tensorrt_build import require_tensorrt
         require_tensorrt()

@@ -20,11 +20,12 @@ MISMATCH = 1e-4  # largest |tile - full frame| logit accepted (float rounding on
 
 def parse_tiles(text: str | None) -> tuple[int, int, int] | None:
     """``--refiner-tiles``: auto (None: the default size) | none | HxW[xB] (B: tiles per graph run, default 1)."""
+    text = None if text is None else str(text).strip().lower()
     if text is None or text == "auto":
         return None
     if text == "none":
         return (0, 0, 0)
-    parts = text.lower().split("x")
+    parts = text.split("x")
     try:
         values = [int(p) for p in parts]
     except ValueError:

@@ -28,7 +28,10 @@ class Refinement:
     def __init__(self, full: Engine, tiled: Engine | None = None, grid: tiles.TileGrid | None = None,
                  budget: float | None = None):
         self.full, self.tiled, self.grid = full, tiled, grid
-        self.budget = budget if budget is not None else self.break_even() if tiled is not None and grid else 0.0
+        if tiled is None or grid is None:
+            self.budget = 0.0  # no tile graph in the bundle: the full frame, whatever was asked
+        else:
+            self.budget = budget if budget is not None else self.break_even()
         self._skip = 0  # frames left to refine in full without planning (after a mask far over the budget)
 
     def break_even(self, runs: int = 3) -> float:

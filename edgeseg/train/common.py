@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from edgeseg.data.classes import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE
+from edgeseg.errors import UsageError
 from edgeseg.models.checkpoint import atomic_torch_save
 from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -47,7 +48,11 @@ def resume_state(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
     if not path.is_file():
         return 0
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:  # another architecture or config (--width, --compact, ...) was trained into this folder
+        raise UsageError(f"{path} holds resumable state of a different model configuration; pass --no-resume to start "
+                         "over, or another --out") from None
     opt.load_state_dict(state["opt"])
     sched.load_state_dict(state["sched"])
     rng.bit_generator.state = state["rng"]

@@ -240,3 +240,16 @@ def test_signal_during_run_finalises_video_and_stats(tiny_set, tmp_path, sig):
     assert stats["end"] == "stopped" and 0 < stats["frames"] < 3000
     assert frame_count(out / "out.mp4") == stats["frames"]
     assert sorted(p.name for p in out.iterdir()) == ["out.mp4", "stats.json"]
+
+
+def test_an_error_after_ctrl_c_is_reported_as_the_interruption(tmp_path, capsys):
+    """torch.export turns a KeyboardInterrupt landing inside it into its own error; once a stop was asked for, the
+    CLI reports the interruption (exit 130), not a failure of the work."""
+    from edgeseg.cli import main as cli
+    cli._stop_requested.set()
+    try:
+        code = cli.main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "b")])
+    finally:
+        cli._stop_requested.clear()
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert cli.main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "b")]) == 2  # not asked: the error
