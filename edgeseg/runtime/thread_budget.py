@@ -4,8 +4,8 @@
   Runtime's default thread count (all cores), DIS up to 2 worker threads (backward and forward flow at once),
   the C kernels ``min(4, cores)``. Engine threads do not spin between calls: each ONNX Runtime session has its
   own pool, and a pool spinning after its call takes the cores from the next session's (backbone then refiner
-  or fusion head) and from DIS. On the 2-core CPU the refiner ran 12 ms after a backbone call instead of
-  6.6 ms back to back, and evs06 went from 43 to 68-74 FPS, grfp from 18 to 29-32, evs07 +15%, without it
+  or fusion head) and from DIS. On the 2-core CPU the backbone ran 29 ms after a spinning refiner call
+  instead of 16 ms, and without spinning evs06 went from 55 to 93 FPS, grfp from 19 to 33, evs14 +19%
   (``benchmarks/spinning.py``).
 - **live** (``Pipeline(overlap=True)``): a keyframe runs in the background while the following frames are
   propagated. One core is kept for the propagation (gray + DIS + warp): the engine gets the others (at least
