@@ -400,6 +400,7 @@ class Pipeline:
             if op.refine and count and probs is not None and self.refinement:  # S=1: a deferred keyframe only
                 with self.stats.stage("refine"):
                     out.refined_pixels, out.refined_tiles = self._refine(rgb, mask, labels, probs, feats)
+                self.stats.add_refinement(out.refined_tiles)
         self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
                             since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out

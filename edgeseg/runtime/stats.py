@@ -36,6 +36,8 @@ class Stats:
         self.read = 0
         self._stage: dict[str, float] = defaultdict(float)
         self._frame_stage: dict[str, float] = defaultdict(float)
+        self.refined = self.tiled = self.tiles = 0  # refined frames, those refined by tiles, their tiles
+        self._frame_tiles: int | None = None  # this frame was refined on that many tiles (0: the full frame)
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.start: float | None = None
         self.end: float | None = None
@@ -52,6 +54,11 @@ class Stats:
     def add_stage(self, name: str, seconds: float) -> None:
         with self._lock:
             self._frame_stage[name] += seconds
+
+    def add_refinement(self, tiles: int) -> None:
+        """The frame in progress was refined, on ``tiles`` tiles (0: the full frame)."""
+        with self._lock:
+            self._frame_tiles = tiles
 
     def add_render(self, seconds: float) -> None:
         """Render time of the frame just finished (the sink runs after ``frame_done``)."""
@@ -78,8 +85,13 @@ class Stats:
             self.latencies.append(latency_s)
             for k, v in self._frame_stage.items():
                 self._stage[k] += v
+            if self._frame_tiles is not None:
+                self.refined += 1
+                self.tiled += self._frame_tiles > 0
+                self.tiles += self._frame_tiles
             self.end = now
         self._frame_stage.clear()
+        self._frame_tiles = None
 
     @property
     def counted(self) -> int:
@@ -112,4 +124,5 @@ class Stats:
                 "fps_note": self.unmeasured,
                 "latency_ms": {"p50": pct(50), "p99": pct(99), "mean": round(float(lat.mean()), 3) if measured else None},
                 "stage_ms": {s: round(1000 * self._stage.get(s, 0.0) / n, 3) for s in STAGES},
+                "refinement": {"frames": self.refined, "tiled_frames": self.tiled, "tiles": self.tiles},
                 "dropped": self.dropped, "read": self.read}

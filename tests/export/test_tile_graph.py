@@ -77,11 +77,15 @@ def test_tile_cores_equal_full_frame_refinement_in_onnx_runtime(tiled):
 def test_the_pipeline_gives_the_same_labels_with_tiles(tiled):
     bundle = load_bundle(tiled[1])
     frames = [np.ascontiguousarray(f) for f in _frames(tiled[0])]
-    runs = {}
+    runs, stats = {}, {}
     for budget in (0.0, float("inf")):
         with Pipeline(bundle, load_profile("evs06"), tile_budget=budget) as pipe:
             runs[budget] = [pipe.process(f) for f in frames]
+            stats[budget] = pipe.stats.to_json()["refinement"]
     assert all(o.refined_tiles == 0 for o in runs[0.0])
+    counted = runs[0.0][pipe.stats.warmup:]  # the run's statistics leave the warm-up frames out
+    assert stats[0.0] == {"frames": sum(1 for o in counted if o.refined_pixels), "tiled_frames": 0, "tiles": 0}
+    assert stats[float("inf")]["tiles"] == sum(o.refined_tiles for o in runs[float("inf")][pipe.stats.warmup:]) > 0
     tiled_frames = [o for o in runs[float("inf")] if o.refined_tiles]
     assert tiled_frames, "no frame was refined by tiles"
     for a, b in zip(runs[0.0], runs[float("inf")]):
