@@ -1,15 +1,15 @@
 """Refinement by tiles: the refiner runs on fixed-size tiles that cover the IAM mask, so its cost follows the
 mask's area. Torch-free.
 
-A tile is ``size`` network pixels square-ish (static, so ONNX / TensorRT graphs stay static) and its outer
+A tile is ``size`` (h, w) network pixels (fixed, so ONNX / TensorRT graphs stay static) and its outer
 ``context`` pixels on each side are margin: the refiner's receptive field, so the core inside equals full-frame
 refinement there. Cores lie on a grid of ``size - 2 * context``; a tile is shifted inwards at the frame's
 border, where the frame edge is the tile edge (both see the same zero padding), so the margin is not needed
 there. Offsets stay multiples of the refiner's stride (8), so the tile's convolutions see the frame's pixel grid.
 
 The refiner's outputs are 1/4 of the network input; the IAM mask is at the frame's resolution and the blend
-reads, for each mask pixel, the 1/4 pixel nearest to it (``reference.blend_argmax``). ``cells`` gives exactly
-those 1/4 pixels, and the tiles' cores cover every one of them.
+reads, for each mask pixel, the 1/4 pixel nearest to it (``reference.blend_argmax``). ``cells`` gives those 1/4
+pixels (or a few more), and the tiles' cores cover every one of them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from edgeseg.runtime.bundle import Bundle, BundleError
 
+GRAPH = "refiner_tiles"  # the tile graph's manifest key (role "refiner")
 ALIGN = 8  # the refiner's coarsest stride: tile offsets are multiples of it
 OUT_STRIDE = 4  # refiner logits (and the warped probabilities) are at 1/4 of the network input
 FEAT_STRIDE = 8  # the warped features are at 1/8
@@ -134,8 +135,6 @@ def paste(into: np.ndarray, outputs: np.ndarray, tiles: list[Tile]) -> None:
         into[:, ys.start // s:ys.stop // s, xs.start // s:xs.stop // s] = \
             out[:, (ys.start - t.y) // s:(ys.stop - t.y) // s, (xs.start - t.x) // s:(xs.stop - t.x) // s]
 
-
-GRAPH = "refiner_tiles"  # the tile graph's manifest key (role "refiner")
 
 
 def grid_of(bundle: Bundle) -> TileGrid | None:
