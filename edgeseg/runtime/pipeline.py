@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import UsageError
-from edgeseg.runtime import fusion, kernels, tiles
+from edgeseg.runtime import device_chain, fusion, kernels, tiles
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, close_engine, open_engine
 from edgeseg.runtime.flow import FlowEstimator, to_gray
@@ -183,7 +183,9 @@ class Pipeline:
             close_engine(self._owned.pop(k))
         self._shared, self.op = shared, op
         self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
-        self.backbone = self.engines[graph_key("backbone", op.downscale)]
+        # with a GPU provider, ONNX Runtime runs whole keyframes there (the bundle's pre/post graphs)
+        self.backbone = device_chain.chained(self.bundle, op.downscale, self.engines[graph_key("backbone", op.downscale)],
+                                             lambda key: open_engine(self.bundle, key, *self._open_args))
         self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
                                      self.tile_budget) if "refiner" in self.engines else None
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None

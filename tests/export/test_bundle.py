@@ -17,7 +17,7 @@ from tests.conftest import run_cli
 def test_bundle_contents(tiny_set):
     root, bundle = tiny_set
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert set(manifest["graphs"]) == {"backbone", "backbone@0.5", "refiner", "stgru", "netwarp", "gcrf"}
+    assert set(manifest["graphs"]) == {"backbone", "backbone@0.5", "refiner", "stgru", "netwarp", "gcrf", "pre", "pre@0.5", "post"}
     assert manifest["format_version"] == 2 and manifest["classes"]["ignore_id"] == 11
     # what a third party needs to reproduce the labels (DESIGN.md "Bundle manifest")
     assert manifest["input"] == {"size": [64, 96], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],

@@ -33,6 +33,9 @@ class EngineBuildError(EdgesegError):
     """TensorRT could not parse a graph or build an engine."""
 
 
+KEYFRAME_ROLES = ("pre", "post")  # edgeseg.export.keyframe_graphs
+
+
 def require_tensorrt() -> None:
     """Fail early, with what to install, when --tensorrt cannot work on this machine."""
     import_tensorrt()
@@ -40,8 +43,12 @@ def require_tensorrt() -> None:
 
 
 def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024) -> dict[str, EngineRecord]:
-    """Build one engine per graph of ``bundle`` into ``folder``; returns the manifest's ``engines`` table."""
-    return {key: build_graph_engine(bundle, key, folder, workspace_mib) for key in bundle.graphs}
+    """Build one engine per graph of ``bundle`` into ``folder``; returns the manifest's ``engines`` table.
+
+    Not the keyframe pre/post graphs: they take any frame size (dynamic shapes, which TensorRT builds only with an
+    optimisation profile) and ONNX Runtime runs them (``edgeseg.runtime.device_chain``)."""
+    return {key: build_graph_engine(bundle, key, folder, workspace_mib) for key, entry in bundle.graphs.items()
+            if entry.role not in KEYFRAME_ROLES}
 
 
 def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: int = 1024) -> EngineRecord:

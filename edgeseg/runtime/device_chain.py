@@ -1,0 +1,74 @@
+"""Whole keyframes on ONNX Runtime's device: the bundle's ``pre`` graph, the backbone and its ``post`` graph run in a
+chain whose tensors stay where the backbone session runs (``IOBinding``). The frame goes up once as uint8, labels
+come back as uint8, and scores and features only when refinement needs them (``DeviceKeyframes``). Torch-free.
+
+Used where ONNX Runtime has a GPU provider; on a CPU it runs the same way (tests) but the host path (OpenCV
+resize, C kernels) is faster there and exact, so it is not chosen by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeseg.runtime.bundle import Bundle, graph_key
+from edgeseg.runtime.engine import Engine
+from edgeseg.runtime.network_io import KeyOutput, NetworkIO
+
+FRAME, SIZE, LABELS = "frame", "size", "labels"  # the names edgeseg.export.keyframe_graphs gives them
+
+
+class GraphKeyframes:
+    """The backbone engine (an ``OnnxRuntimeEngine``) with the bundle's pre and post graphs around it: ``infer`` as
+    the backbone's, ``keyframe`` the whole chain on ``device`` (default: CUDA when the backbone session has it)."""
+
+    def __init__(self, backbone: Any, pre: Any, post: Any, device: str | None = None):
+        self.engine, self.pre, self.post = backbone, pre.session, post.session
+        self.inputs, self.output_names = backbone.inputs, backbone.output_names
+        self.device = device or ("cuda" if "CUDAExecutionProvider" in backbone.session.get_providers() else "cpu")
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.engine.infer(feed)
+
+    def keyframe(self, rgb: np.ndarray, io: NetworkIO, keep: bool) -> KeyOutput | None:
+        """``DeviceKeyframes``: the chain, or None for a frame it does not take (not uint8 RGB)."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            return None
+        first = self.pre.io_binding()
+        first.bind_cpu_input(FRAME, np.ascontiguousarray(rgb[None]))
+        first.bind_output(io.input.name, self.device)
+        self.pre.run_with_iobinding(first)
+        network = self.engine.session.io_binding()
+        network.bind_ortvalue_input(io.input.name, first.get_outputs()[0])
+        for name in self.output_names:
+            network.bind_output(name, self.device)
+        self.engine.session.run_with_iobinding(network)
+        outs = dict(zip(self.output_names, network.get_outputs()))
+        last = self.post.io_binding()
+        last.bind_ortvalue_input(io.output.name, outs[io.output.name])
+        last.bind_cpu_input(SIZE, np.array(rgb.shape[:2], np.int64))
+        last.bind_output(LABELS, "cpu")
+        self.post.run_with_iobinding(last)
+        labels = last.copy_outputs_to_cpu()[0][0]
+        if not keep:
+            return KeyOutput(None, None, None, frame_labels=labels)
+        host = dict(zip(self.output_names, network.copy_outputs_to_cpu()))
+        feats = host[io.features][0] if io.features else None
+        return KeyOutput(np.ascontiguousarray(host[io.output.name][0], dtype=np.float32), None, feats, frame_labels=labels)
+
+
+def keys(downscale: float) -> tuple[str, str]:
+    """The manifest keys of the pre graph at ``downscale`` and of the post graph."""
+    return graph_key("pre", downscale), "post"
+
+
+def chained(bundle: Bundle, downscale: float, backbone: Engine, open_graph: Any) -> Engine:
+    """``backbone`` wrapped as ``GraphKeyframes`` where the bundle has the pre/post graphs for ``downscale`` and
+    ONNX Runtime has a GPU provider; else ``backbone`` itself. ``open_graph(key)`` opens an engine."""
+    from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, has_gpu_provider
+    pre, post = keys(downscale)
+    if not isinstance(backbone, OnnxRuntimeEngine) or not has_gpu_provider() \
+            or pre not in bundle.graphs or post not in bundle.graphs:
+        return backbone
+    return GraphKeyframes(backbone, open_graph(pre), open_graph(post))

@@ -1,0 +1,74 @@
+"""Whole keyframes through the bundle's pre/post graphs on ONNX Runtime (``GraphKeyframes``), run here on the CPU:
+uint8 frame in, uint8 labels out, agreeing with the host path (OpenCV resize, C upsampling + argmax)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.profiles import load_profile
+from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.device_chain import GraphKeyframes
+from edgeseg.runtime.engine import open_engine
+from edgeseg.runtime.network_io import NetworkIO
+from edgeseg.runtime.pipeline import Pipeline
+
+
+@pytest.fixture(scope="module")
+def chain(tiny_set):
+    bundle = load_bundle(tiny_set[1])
+    host = open_engine(bundle, "backbone")
+    return bundle, host, GraphKeyframes(open_engine(bundle, "backbone"), open_engine(bundle, "pre"), open_engine(bundle, "post"))
+
+
+def frames(root, scale=1.0):
+    out = []
+    for p in sorted((root / "frames").glob("*.png"))[:6]:
+        rgb = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+        out.append(rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+def test_the_bundle_holds_pre_and_post_graphs_for_any_frame_size(chain):
+    bundle = chain[0]
+    assert {"pre", "pre@0.5", "post"} <= set(bundle.graphs)
+    frame = bundle.graphs["pre"].inputs[0]
+    assert frame.dtype == "uint8" and isinstance(frame.shape[1], str) and isinstance(frame.shape[2], str)
+    assert bundle.graphs["pre@0.5"].outputs[0].shape == [1, 3, 32, 48] and bundle.graphs["post"].outputs[0].dtype == "uint8"
+
+
+def test_at_the_network_size_the_chain_gives_the_host_paths_scores_and_labels(tiny_set, chain):
+    bundle, host, device = chain
+    io = NetworkIO(bundle, "backbone")
+    for rgb in frames(tiny_set[0]):
+        got, want = io.keyframe(device, rgb), io.keyframe(host, rgb)
+        np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got.feats, want.feats, rtol=0, atol=1e-5)
+        assert got.frame_labels.dtype == np.uint8 and np.mean(got.frame_labels == want.frame_labels) >= 0.999
+
+
+@pytest.mark.parametrize("scale", [2.0, 1.5, 0.75])
+def test_resized_frames_agree_with_the_host_path(tiny_set, chain, scale):
+    bundle, host, device = chain
+    io = NetworkIO(bundle, "backbone")
+    agree = [np.mean(io.keyframe(device, rgb).frame_labels == io.keyframe(host, rgb).frame_labels)
+             for rgb in frames(tiny_set[0], scale)]
+    assert min(agree) >= 0.99, agree
+
+
+def test_without_keep_only_labels_come_back(tiny_set, chain):
+    bundle, _, device = chain
+    io = NetworkIO(bundle, "backbone")
+    rgb = frames(tiny_set[0])[0]
+    light = io.keyframe(device, rgb, keep=False)
+    assert light.scores is None and light.feats is None
+    np.testing.assert_array_equal(light.frame_labels, io.keyframe(device, rgb, keep=True).frame_labels)
+
+
+def test_the_pipeline_runs_its_keyframes_through_the_chain(tiny_set, chain):
+    bundle, host, device = chain
+    clip = frames(tiny_set[0])
+    labels = {}
+    for name, engine in (("chain", device), ("host", host)):
+        with Pipeline(bundle, load_profile("evs06"), engines={"backbone": engine}) as pipe:
+            labels[name] = [pipe.process(f).labels for f in clip]
+    assert np.mean([np.mean(a == b) for a, b in zip(labels["chain"], labels["host"])]) >= 0.999
