@@ -36,6 +36,7 @@ from edgeseg.export.class_table import read_classes
 from edgeseg.export.foreign_model import ImageInput, OutputChoice, choose_output, image_input, load_onnx, with_input_size
 from edgeseg.export.graphs import scaled_size
 from edgeseg.export.import_spec import SelectOutput, build_module, is_import_spec, named_outputs
+from edgeseg.export.keyframe_graphs import keyframe_entries
 from edgeseg.export.onnx_io import export_onnx
 from edgeseg.export.parity import Parity, Reference, torch_reference
 from edgeseg.runtime.bundle import Bundle, graph_key, sha256_file
@@ -134,6 +135,8 @@ def export_foreign(opts: ExportOptions) -> Path:
             output=OutputSpec(name=out.name, kind=out.kind, stride=out.stride, upsample=UPSAMPLE if out.kind == "scores" else UPSAMPLE_LABELS,
                               layout=out.layout, features=""),
             precision=opts.precision, opset=opts.opset, graphs=graphs)
+        sizes = {graphs[k].downscale: scaled_size(tuple(source.input.size), graphs[k].downscale) for k in graphs}  # type: ignore[arg-type]
+        manifest.graphs.update(keyframe_entries(tmp, manifest.input, manifest.output, len(classes.names), sizes, opts.opset))
         bundle = Bundle(tmp, manifest)
         steps.set_postfix_str("backbone mIoU")
         backbone_miou(opts, bundle, parity, None, default_labels=(opts.classes or "").lower() == "camvid")

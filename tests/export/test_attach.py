@@ -45,7 +45,7 @@ def test_heads_train_on_a_bundle_backbone_and_the_refiner_needs_no_features(fore
 def test_attached_heads_are_gated_and_run_the_r_grfp_and_gcrf_points(foreign_with_heads, tiny_root):
     _, bundle, full = foreign_with_heads
     m = load_bundle(full).manifest
-    assert set(m.graphs) == {"backbone", "refiner", "stgru", "gcrf"}
+    assert set(m.graphs) == {"backbone", "pre", "post", "refiner", "stgru", "gcrf"}  # the heads added, the rest copied
     assert [i.name for i in m.graphs["refiner"].inputs] == ["image", "warped_probs"]
     assert m.graphs["backbone"].sha256 == load_bundle(bundle).manifest.graphs["backbone"].sha256  # copied unchanged
     parity = json.loads((full / "parity.json").read_text())

@@ -21,6 +21,9 @@ from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.export.bundle import ExportOptions, export_bundle
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.device_chain import GraphKeyframes
+from edgeseg.runtime.engine import open_engine
+from edgeseg.runtime.network_io import NetworkIO
 from edgeseg.runtime.pipeline import Pipeline
 from edgeseg.runtime.segment import BundleSegmenter
 from tests.export.foreign_models import BgrRawNet, LabelsNet, NhwcNet, import_torchvision, to_onnx
@@ -74,7 +77,8 @@ def test_torchvision_models_export_by_import_spec_and_evaluate_as_torchvision_do
                                 kwargs=NO_KWARGS, weights=str(tmp_path / "w.pt")))
     bundle = load_bundle(out)
     assert bundle.manifest.output.name == "scores" and bundle.manifest.output.stride == 1  # dict output "out", full size
-    assert set(bundle.graphs) == {"backbone", "backbone@0.5"}  # a module exports at every downscale
+    # a module exports at every downscale; NCHW scores get a keyframe's pre/post graphs
+    assert set(bundle.graphs) == {"backbone", "backbone@0.5", "pre", "pre@0.5", "post"}
     parity = json.loads((out / "parity.json").read_text())
     assert parity["backbone"]["pixel_agreement"] == 100.0
     ours = evaluate_folder(BundleSegmenter(bundle), tiny_root / "frames", tiny_root / "labels",
@@ -111,7 +115,7 @@ def test_an_nhwc_onnx_with_a_dynamic_size_runs_every_downscale_and_propagation(t
     out = export_bundle(options(tiny_root, str(onnx_file), tmp_path / "b", size=(64, 96)))
     m = load_bundle(out).manifest
     assert (m.input.layout, m.input.name, m.output.layout, m.output.stride) == ("NHWC", "input", "NHWC", 2)
-    assert set(m.graphs) == {"backbone", "backbone@0.5"}
+    assert set(m.graphs) == {"backbone", "backbone@0.5"}  # no pre/post graphs for NHWC models
     frames = [read_rgb(p) for p in list_images(tiny_root / "frames")]
     outs = run_point(out, "evs14", frames)  # D=0.5, S=17, warp
     assert [o.keyframe for o in outs] == [True] + [False] * (len(frames) - 1) and all(o.warped for o in outs[1:])
@@ -125,7 +129,11 @@ def test_a_bgr_raw_pixel_onnx_with_scores_at_stride_8_as_its_second_output(tiny_
     out = export_bundle(options(tiny_root, str(onnx_file), tmp_path / "b", output="1", **raw))
     bundle = load_bundle(out)
     assert (bundle.manifest.output.name, bundle.manifest.output.stride, bundle.manifest.input.scale) == ("seg", 8, 1.0)
-    assert set(bundle.graphs) == {"backbone"}  # fixed at 64x96: no other downscale can be made
+    assert set(bundle.graphs) == {"backbone", "pre", "post"}  # fixed at 64x96: no other downscale can be made
+    chain = GraphKeyframes(*(open_engine(bundle, k) for k in ("backbone", "pre", "post")))
+    io = NetworkIO(bundle, "backbone")
+    for rgb in [read_rgb(p) for p in list_images(tiny_root / "frames")][:3]:  # BGR, raw pixels, stride 8, on the chain
+        assert np.mean(io.keyframe(chain, rgb).frame_labels == io.keyframe(open_engine(bundle, "backbone"), rgb).frame_labels) >= 0.99
     assert [o.name for o in bundle.graphs["backbone"].outputs] == ["seg"]  # only what the runtime needs
     image = list_images(tiny_root / "frames")[0]
     rgb = read_rgb(image)
