@@ -31,7 +31,7 @@ from edgeseg.export.assemble import (
     producer,
     progress,
 )
-from edgeseg.export.graphs import graph_specs, real_feeds, scaled_size, torch_outputs
+from edgeseg.export.graphs import graph_specs, real_feeds, torch_outputs
 from edgeseg.export.keyframe_graphs import keyframe_entries
 from edgeseg.export.onnx_io import example_inputs, export_onnx
 from edgeseg.export.parity import Parity, torch_reference
@@ -107,8 +107,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
         graphs[spec.key], parity[spec.key] = gate_graph(opts, gate, tmp, parity_feeds[spec.key], calib_feeds.get(spec.key, []), steps)
     mark_tile_graph(graphs, grid)
     manifest = _manifest(opts, ckpt, backbone_path, sorted(heads), graphs)
-    sizes = {d: scaled_size(tuple(ckpt["input_size"]), d) for d in opts.downscales}
-    manifest.graphs.update(keyframe_entries(tmp, manifest.input, manifest.output, len(ckpt["class_names"]), sizes, opts.opset))
+    manifest.graphs.update(keyframe_entries(tmp, manifest))
     bundle = Bundle(tmp, manifest)  # in memory: written once, last
     steps.set_postfix_str("backbone mIoU")
     backbone_miou(opts, bundle, parity, TorchSegmenter(backbone, ckpt))

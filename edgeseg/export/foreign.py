@@ -135,8 +135,7 @@ def export_foreign(opts: ExportOptions) -> Path:
             output=OutputSpec(name=out.name, kind=out.kind, stride=out.stride, upsample=UPSAMPLE if out.kind == "scores" else UPSAMPLE_LABELS,
                               layout=out.layout, features=""),
             precision=opts.precision, opset=opts.opset, graphs=graphs)
-        sizes = {graphs[k].downscale: scaled_size(tuple(source.input.size), graphs[k].downscale) for k in graphs}  # type: ignore[arg-type]
-        manifest.graphs.update(keyframe_entries(tmp, manifest.input, manifest.output, len(classes.names), sizes, opts.opset))
+        manifest.graphs.update(keyframe_entries(tmp, manifest))
         bundle = Bundle(tmp, manifest)
         steps.set_postfix_str("backbone mIoU")
         backbone_miou(opts, bundle, parity, None, default_labels=(opts.classes or "").lower() == "camvid")

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg.export.onnx_io import describe_io
 from edgeseg.runtime.bundle import graph_key, sha256_file
-from edgeseg.runtime.manifest import GraphEntry, InputSpec, OutputSpec
+from edgeseg.runtime.manifest import GraphEntry, InputSpec, Manifest, OutputSpec
 
 FRAME, SIZE, LABELS = "frame", "size", "labels"
 
@@ -84,14 +84,16 @@ def post_graph(scores: str, classes: int, opset: int) -> onnx.ModelProto:
     return _model(nodes, inputs, [out], "edgeseg_post", opset)
 
 
-def keyframe_entries(folder: Path, spec: InputSpec, output: OutputSpec, classes: int, sizes: dict[float, tuple[int, int]],
-                     opset: int) -> dict[str, GraphEntry]:
-    """Write ``pre`` (one per downscale: ``sizes`` maps D to the backbone's input size there) and ``post`` into
-    ``folder``; their manifest entries (role pre / post), none for a model these graphs do not serve."""
+def keyframe_entries(folder: Path, manifest: Manifest) -> dict[str, GraphEntry]:
+    """Write ``pre`` (one per backbone graph, at its input size) and ``post`` into ``folder`` for the bundle that
+    ``manifest`` describes; their manifest entries (role pre / post), none for a model these graphs do not serve."""
+    spec, output = manifest.input, manifest.output
     if not supported(spec, output):
         return {}
-    models = {graph_key("pre", d): (pre_graph(spec, hw, opset), d) for d, hw in sizes.items()}
-    models["post"] = (post_graph(output.name, classes, opset), 1.0)
+    backbones = [g for g in manifest.graphs.values() if g.role == "backbone"]
+    models = {graph_key("pre", g.downscale): (pre_graph(spec, spec.hw(g.shapes[spec.name]), manifest.opset), g.downscale)
+              for g in backbones}
+    models["post"] = (post_graph(output.name, len(manifest.classes.names), manifest.opset), 1.0)
     entries = {}
     for key, (model, downscale) in models.items():
         path = folder / f"{key.replace('@', '_d')}.onnx"

@@ -70,14 +70,8 @@ def tile_feeds(feeds: list[dict[str, np.ndarray]], grid: tiles.TileGrid) -> list
     out = []
     for n, feed in enumerate(feeds):
         picks = [everywhere[(n * grid.batch + k) * 7 % len(everywhere)] for k in range(grid.batch)]
-        out.append(crop_feed(feed, picks, grid))
+        out.append(tiles.crop_feed(feed, picks, grid))
     return out
-
-
-def crop_feed(feed: dict[str, np.ndarray], picked: list[tiles.Tile], grid: tiles.TileGrid) -> dict[str, np.ndarray]:
-    """A full-frame refiner feed cut into the tile graph's inputs (one batch)."""
-    strides = {"image": 1, "warped_feats": 8, "warped_probs": tiles.OUT_STRIDE}
-    return {k: tiles.crop(v[0], picked, grid.size, strides[k], grid.batch) for k, v in feed.items()}
 
 
 @torch.no_grad()
@@ -89,7 +83,7 @@ def tile_mismatch(module: torch.nn.Module, feed: dict[str, np.ndarray], grid: ti
     everywhere = every_tile(grid)
     for start in range(0, len(everywhere), grid.batch):
         picked = everywhere[start:start + grid.batch]
-        cropped = crop_feed(feed, picked, grid)
+        cropped = tiles.crop_feed(feed, picked, grid)
         logits = module(*[torch.from_numpy(cropped[n]) for n in names]).numpy()
         tiles.paste(pasted, logits[:len(picked)], picked)
     return float(np.abs(pasted - full).max())

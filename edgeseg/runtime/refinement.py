@@ -77,16 +77,13 @@ class Refinement:
               ) -> np.ndarray:
         """Refined probabilities (L x h/4 x w/4): everywhere (``planned`` empty), or inside the tiles' cores with
         the warped ones elsewhere (the blend reads only the cores there: they cover the mask)."""
+        feed = refiner.feed(image, feats, probs)
         if not planned:
-            return softmax(self.full.infer(refiner.feed(image, feats, probs))["logits"][0])
+            return softmax(self.full.infer(feed)["logits"][0])
         assert self.tiled is not None and self.grid is not None
         grid, out = self.grid, probs.copy()
         for start in range(0, len(planned), grid.batch):
             batch = planned[start:start + grid.batch]
-            feed = {"image": tiles.crop(image[0], batch, grid.size, 1, grid.batch),
-                    "warped_probs": tiles.crop(probs, batch, grid.size, tiles.OUT_STRIDE, grid.batch)}
-            if feats is not None:
-                feed["warped_feats"] = tiles.crop(feats, batch, grid.size, tiles.FEAT_STRIDE, grid.batch)
-            logits = self.tiled.infer(feed)["logits"]
+            logits = self.tiled.infer(tiles.crop_feed(feed, batch, grid))["logits"]
             tiles.paste(out, np.stack([softmax(x) for x in logits[:len(batch)]]), batch)
         return out

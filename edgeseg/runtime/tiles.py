@@ -127,6 +127,15 @@ def crop(maps: np.ndarray, tiles: list[Tile], size: tuple[int, int], stride: int
     return out
 
 
+# the refiner graph's inputs and their stride against the network input
+STRIDES = {"image": 1, "warped_feats": FEAT_STRIDE, "warped_probs": OUT_STRIDE}
+
+
+def crop_feed(feed: dict[str, np.ndarray], picked: list[Tile], grid: TileGrid) -> dict[str, np.ndarray]:
+    """A full-frame refiner feed (batch of 1) cut into the tile graph's inputs for ``picked`` (one batch)."""
+    return {k: crop(v[0], picked, grid.size, STRIDES[k], grid.batch) for k, v in feed.items()}
+
+
 def paste(into: np.ndarray, outputs: np.ndarray, tiles: list[Tile]) -> None:
     """Write each tile's core of ``outputs`` (N x L x tile/4) into ``into`` (L x h/4 x w/4), in place."""
     s = OUT_STRIDE

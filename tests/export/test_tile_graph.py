@@ -66,10 +66,7 @@ def test_tile_cores_equal_full_frame_refinement_in_onnx_runtime(tiled):
     everywhere = every_tile(grid)
     for start in range(0, len(everywhere), grid.batch):
         picked = everywhere[start:start + grid.batch]
-        cut = {"image": tiles.crop(feed["image"][0], picked, grid.size, 1, grid.batch),
-               "warped_feats": tiles.crop(feed["warped_feats"][0], picked, grid.size, 8, grid.batch),
-               "warped_probs": tiles.crop(feed["warped_probs"][0], picked, grid.size, 4, grid.batch)}
-        tiles.paste(got, tile.infer(cut)["logits"][:len(picked)], picked)
+        tiles.paste(got, tile.infer(tiles.crop_feed(feed, picked, grid))["logits"][:len(picked)], picked)
     assert not np.isnan(got).any()  # the cores tile the whole output
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
