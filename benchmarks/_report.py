@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Data: $EDGESEG_DATA, else the checkout's ../shared/data; exported so that edgeseg's own defaults find it too.
@@ -38,3 +41,20 @@ def publish(lines: list[str], name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def median_ms(fn: Callable[[], object], runs: int, warmup: int = 1, sync: Callable[[], object] | None = None) -> float:
+    """Median milliseconds of ``runs`` timed calls of ``fn``, after ``warmup`` untimed ones; ``sync`` (e.g.
+    ``torch.cuda.synchronize``) is called before and after each timed call, so queued device work is counted."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        if sync is not None:
+            sync()
+        t = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)

@@ -12,24 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 import cv2
 import numpy as np
+from _report import median_ms  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.runtime import kernels, reference
-
-
-def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def cv2_remap_warp(maps, flow, h, w):

@@ -12,33 +12,18 @@ the cost of doing the same steps in PyTorch.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from _report import DATA, ensure_bundle, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, ensure_bundle, machine_line, median_ms, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.runtime.backends.torch_ref import TorchEngine
 from edgeseg.runtime.bundle import load_bundle
 from edgeseg.runtime.network_io import NetworkIO
 
 SIZES = ((540, 960), (1024, 2048))
-
-
-def median_ms(fn, runs: int, sync) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def main() -> int:
@@ -60,7 +45,7 @@ def main() -> int:
     def backbone() -> None:
         with torch.inference_mode():
             device.module(x)
-    alone = median_ms(backbone, args.runs, sync)
+    alone = median_ms(backbone, args.runs, warmup=3, sync=sync)
     lines = [f"# Keyframes on the device: {gpu}", "", f"Machine: {machine_line('torch')}.", "",
              f"`python benchmarks/keyframe_device.py --device {args.device}`: bundle {Path(args.bundle).name}, network input "
              f"{io.size[0]}x{io.size[1]}, torch {torch.__version__}, median of {args.runs} runs. Backbone alone: "
@@ -69,9 +54,9 @@ def main() -> int:
              "|---|---:|---:|---:|---:|---:|---:|"]
     for h, w in SIZES:
         rgb = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR)
-        on_host = median_ms(lambda rgb=rgb: io.keyframe(host, rgb, keep=False), args.runs, sync)
-        on_device = median_ms(lambda rgb=rgb: io.keyframe(device, rgb, keep=False), args.runs, sync)
-        kept = median_ms(lambda rgb=rgb: io.keyframe(device, rgb, keep=True), args.runs, sync)
+        on_host = median_ms(lambda rgb=rgb: io.keyframe(host, rgb, keep=False), args.runs, warmup=3, sync=sync)
+        on_device = median_ms(lambda rgb=rgb: io.keyframe(device, rgb, keep=False), args.runs, warmup=3, sync=sync)
+        kept = median_ms(lambda rgb=rgb: io.keyframe(device, rgb, keep=True), args.runs, warmup=3, sync=sync)
         agree = 100 * float(np.mean(io.keyframe(device, rgb).frame_labels == io.keyframe(host, rgb).frame_labels))
         lines.append(f"| {w}x{h} | {on_host:.2f} | {on_host / alone:.2f}x | {on_device:.2f} | {on_device / alone:.2f}x | "
                      f"{kept:.2f} | {agree:.3f}% |")

@@ -35,7 +35,7 @@ def session(path: Path, spinning: bool) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def median_ms(times: list[float]) -> float:
+def median_in_ms(times: list[float]) -> float:
     return 1000 * statistics.median(times)
 
 
@@ -58,8 +58,8 @@ def two_sessions(bundle, feeds: dict[str, dict], calls: int) -> list[str]:
             sessions["refiner"].run(None, feeds["refiner"])
             took["alone"].append(time.perf_counter() - t)
         word = {True: "spinning", False: "sleeping"}
-        lines.append(f"| {word[spin_b]} | {word[spin_r]} | {median_ms(took['backbone']):.1f} | {median_ms(took['refiner']):.1f} | "
-                     f"{median_ms(took['alone']):.1f} |")
+        lines.append(f"| {word[spin_b]} | {word[spin_r]} | {median_in_ms(took['backbone']):.1f} | {median_in_ms(took['refiner']):.1f} | "
+                     f"{median_in_ms(took['alone']):.1f} |")
     return lines
 
 

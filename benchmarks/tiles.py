@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _report import DATA, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
+from _report import DATA, machine_line, median_ms, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import load_clip
 from edgeseg.errors import UsageError
@@ -70,21 +70,12 @@ def window(mask: np.ndarray, share: float) -> np.ndarray:
     return out
 
 
-def median_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 def cost_by_area(bundle, inputs: list[tuple], runs: int) -> list[str]:
     grid = tiles.grid_of(bundle)
     assert grid is not None
     ref = Refinement(open_engine(bundle, "refiner"), open_engine(bundle, tiles.GRAPH), grid, budget=float("inf"))
     sample = inputs[:: max(1, len(inputs) // 8)]
-    full_ms = statistics.median(median_ms(lambda a=a: ref.probs(a[0], a[1], a[2], []), runs) for a in sample)
+    full_ms = statistics.median(median_ms(lambda a=a: ref.probs(a[0], a[1], a[2], []), runs, warmup=0) for a in sample)
     lines = [f"Full frame: {full_ms:.2f} ms (median over {len(sample)} frames, {runs} runs each). Tile "
              f"{grid.size[0]}x{grid.size[1]}, context {grid.context}, core {grid.core[0]}x{grid.core[1]}, {grid.batch} per run.", "",
              "| mask window (share of frame) | mask pixels % | tiles | tile pixels / full frame | tiles ms | tiles / full | max |diff| in mask |",
@@ -94,7 +85,7 @@ def cost_by_area(bundle, inputs: list[tuple], runs: int) -> list[str]:
         for image, probs, feats, soft in sample:
             cut = window(soft, share)
             planned = grid.plan(grid.cells(cut))
-            ms = median_ms(lambda a=(image, probs, feats, planned): ref.probs(*a), runs) if planned else 0.0
+            ms = median_ms(lambda a=(image, probs, feats, planned): ref.probs(*a), runs, warmup=0) if planned else 0.0
             diff = 0.0
             if planned:
                 got, want = ref.probs(image, probs, feats, planned), ref.probs(image, probs, feats, [])
