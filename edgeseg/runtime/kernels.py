@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime import reference
+from edgeseg.runtime.coarse_flow import CoarseFlow, Flow
 
 try:
     from edgeseg.runtime import _kernels as _c
@@ -40,12 +41,33 @@ def _flow(flow: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(flow)
 
 
-def warp(maps: Sequence[np.ndarray], flow: np.ndarray, threads: int = DEFAULT_THREADS) -> list[np.ndarray]:
+def _flow_args(flow: Flow) -> tuple[np.ndarray, int, int, float]:
+    """(array, full_h, full_w, factor) as the C kernels take a flow: full_h 0 for a full-resolution one."""
+    if not isinstance(flow, CoarseFlow):
+        return _flow(flow), 0, 0, 1.0
+    grid = _flow(flow.grid)
+    h, w = flow.size
+    if h < grid.shape[0] or w < grid.shape[1] or not 0 < flow.factor < np.inf:
+        raise KernelError(f"a coarse flow's grid {grid.shape[:2]} must be no larger than its size {flow.size}, with a "
+                          f"positive factor, got {flow.factor}")
+    return grid, int(h), int(w), float(flow.factor)
+
+
+def _full(flow: Flow) -> np.ndarray:
+    """The NumPy kernels' full-resolution flow (reference.upsample_flow for a coarse one, as the C kernels read it)."""
+    if isinstance(flow, CoarseFlow):
+        grid, h, w, factor = _flow_args(flow)
+        return reference.upsample_flow(grid, (h, w), factor)
+    return _flow(flow)
+
+
+def warp(maps: Sequence[np.ndarray], flow: Flow, threads: int = DEFAULT_THREADS) -> list[np.ndarray]:
     """Backward-warp maps of one size (HxW or CxHxW; uint8/float16/float32) by the full-resolution flow in one pass.
 
-    Maps may be at 1/1, 1/4, 1/8... of the flow's resolution: flow values are rescaled (reference.py).
+    Maps may be at 1/1, 1/4, 1/8... of the flow's resolution: flow values are rescaled (reference.py). ``flow``
+    may be a ``CoarseFlow``: its full-resolution values are interpolated as they are read.
     """
-    flow = _flow(flow)
+    flow_arr, full_h, full_w, factor = _flow_args(flow)
     if not maps:
         return []
     hw = maps[0].shape[-2:]
@@ -55,29 +77,31 @@ def warp(maps: Sequence[np.ndarray], flow: np.ndarray, threads: int = DEFAULT_TH
             raise KernelError(f"maps must be HxW or CxHxW uint8/float16/float32 of one size {hw}, got {m.dtype} {m.shape}")
         srcs.append(np.ascontiguousarray(m))
     if _c is None:
-        return [reference.warp_nearest(m, flow) for m in srcs]
+        full = _full(flow)
+        return [reference.warp_nearest(m, full) for m in srcs]
     outs = [np.empty_like(m) for m in srcs]
     channels = [1 if m.ndim == 2 else m.shape[0] for m in srcs]
     for start in range(0, len(srcs), 16):  # the C kernel takes up to 16 maps per pass
-        _c.warp(flow, srcs[start:start + 16], outs[start:start + 16], int(hw[0]), int(hw[1]),
-                channels[start:start + 16], threads)
+        _c.warp(flow_arr, srcs[start:start + 16], outs[start:start + 16], int(hw[0]), int(hw[1]),
+                channels[start:start + 16], threads, full_h, full_w, factor)
     return outs
 
 
-def iam_inconsistency(labels_f: np.ndarray, flow_back: np.ndarray, flow_fwd: np.ndarray,
+def iam_inconsistency(labels_f: np.ndarray, flow_back: Flow, flow_fwd: Flow,
                       threads: int = DEFAULT_THREADS) -> tuple[np.ndarray, int]:
-    """(M uint8 0/1, count): EVS's forward-backward label inconsistency of the warped labels L_F."""
-    flow_back, flow_fwd = _flow(flow_back), _flow(flow_fwd)
+    """(M uint8 0/1, count): EVS's forward-backward label inconsistency of the warped labels L_F (either flow may
+    be a ``CoarseFlow``)."""
+    back, fwd = _flow_args(flow_back), _flow_args(flow_fwd)
     if labels_f.dtype != np.uint8 or labels_f.ndim != 2:
         raise KernelError(f"labels must be uint8 HxW, got {labels_f.dtype} {labels_f.shape}")
     if flow_back.shape != flow_fwd.shape:
         raise KernelError(f"backward and forward flows differ in shape: {flow_back.shape} vs {flow_fwd.shape}")
     labels_f = np.ascontiguousarray(labels_f)
     if _c is None:
-        mask = reference.iam_inconsistency(labels_f, flow_back, flow_fwd)
+        mask = reference.iam_inconsistency(labels_f, _full(flow_back), _full(flow_fwd))
         return mask, int(mask.sum())
     mask = np.empty_like(labels_f)
-    count = _c.iam(labels_f, flow_back, flow_fwd, np.empty_like(labels_f), mask, threads)
+    count = _c.iam(labels_f, back[0], fwd[0], np.empty_like(labels_f), mask, threads, *back[1:], *fwd[1:])
     return mask, int(count)
 
 

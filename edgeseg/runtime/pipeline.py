@@ -27,7 +27,7 @@ from edgeseg.errors import UsageError
 from edgeseg.runtime import device_chain, fusion, kernels, tiles
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine import Engine, close_engine, open_engine
-from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.flow import Flow, FlowEstimator, full_flow, to_gray
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
 from edgeseg.runtime.preprocess import preprocess
@@ -51,7 +51,7 @@ class FrameOutput:
 
 @dataclass
 class _State:
-    gray: np.ndarray
+    flow_image: np.ndarray  # the frame as its flows take it (FlowEstimator.flow_image)
     shape: tuple[int, ...]
     labels: np.ndarray
     probs: np.ndarray | None = None  # L x h/4 x w/4 (refine)
@@ -66,7 +66,7 @@ class _Pending:
     """A keyframe being segmented in the background (overlap), and the backward flows of the frames since."""
 
     job: Future  # -> _State of the keyframe (its source_key says which frame it was)
-    flows: list[np.ndarray]
+    flows: list[Flow]
 
 
 def _check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
@@ -236,18 +236,19 @@ class Pipeline:
             est = self._local.dis = FlowEstimator(self.op.flow)
         return est
 
-    def _flow_job(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    def _flow_job(self, a: np.ndarray, b: np.ndarray, size_hw: tuple[int, int]) -> tuple[Flow, float]:
+        """Backward flow between two flow images of frames of ``size_hw`` (a ``CoarseFlow`` where DIS allows)."""
         t = time.perf_counter()
-        return self._dis().backward(a, b), time.perf_counter() - t
+        return self._dis().between(a, b, size_hw), time.perf_counter() - t
 
-    def _flow_here(self, a: np.ndarray, b: np.ndarray) -> Future:
+    def _flow_here(self, a: np.ndarray, b: np.ndarray, size_hw: tuple[int, int]) -> Future:
         """The flow computed on this thread, as a finished job."""
         job: Future = Future()
         with self.stats.stage("flow"):
-            job.set_result(self._flow_job(a, b))
+            job.set_result(self._flow_job(a, b, size_hw))
         return job
 
-    def _wait(self, job: Future) -> np.ndarray:
+    def _wait(self, job: Future) -> Flow:
         """Result of a flow job; the stage time is the time the pipeline waited for it (overlap is free)."""
         t = time.perf_counter()
         flow, _ = job.result()
@@ -288,36 +289,38 @@ class Pipeline:
             self.reset()
             prev = None
         with self.stats.stage("flow"):
-            gray = to_gray(rgb)
+            image = self._dis().flow_image(to_gray(rgb))
         if self.overlap and prev is not None:
-            out = self._process_overlapped(rgb, gray, prev)
+            out = self._process_overlapped(rgb, image, prev)
             self.index += 1
             self.stats.frame_done(time.perf_counter() - start, out.launched_keyframe)
             return out
         need_back = prev is not None and ((not key and op.warp) or (key and op.fusion_needs_flow))
         need_fwd = prev is not None and not key and op.warp and (op.refine or op.adaptive is not None)
-        fwd_job = self._pool.submit(self._flow_job, prev.gray, gray) if need_fwd and prev else None
+        size = rgb.shape[:2]
+        fwd_job = self._pool.submit(self._flow_job, prev.flow_image, image, size) if need_fwd and prev else None
         back_job = None
         if need_back and prev:
             # Nothing to overlap a propagated frame's only flow with: computed here, without a thread handoff (0.1 ms)
             alone = not key and fwd_job is None
-            back_job = self._flow_here(gray, prev.gray) if alone else self._pool.submit(self._flow_job, gray, prev.gray)
+            back_job = (self._flow_here(image, prev.flow_image, size) if alone
+                        else self._pool.submit(self._flow_job, image, prev.flow_image, size))
         if key:
-            out = self._keyframe(rgb, gray, back_job)
+            out = self._keyframe(rgb, image, back_job)
         else:
             assert prev is not None
-            out = self._propagate(rgb, gray, prev, back_job, fwd_job)
+            out = self._propagate(rgb, image, prev, back_job, fwd_job)
         self.index += 1
         self.stats.frame_done(time.perf_counter() - start, out.keyframe)
         return out
 
-    def _keyframe(self, rgb: np.ndarray, gray: np.ndarray, back_job: Future | None) -> FrameOutput:
+    def _keyframe(self, rgb: np.ndarray, image: np.ndarray, back_job: Future | None) -> FrameOutput:
         key = self._backbone(rgb)
         if self.fusion is not None:
             if key.scores is None:
                 raise UsageError(f"fusion {self.op.fusion} needs class scores; this bundle's model gives labels only")
             key = KeyOutput(self._fuse(rgb, self.net.head_scores(key.scores), key.feats, back_job), None, key.feats)
-        self.state = self._key_state(rgb, gray, key, self.index)
+        self.state = self._key_state(rgb, image, key, self.index)
         return FrameOutput(self.index, self.state.labels, keyframe=True, source_key=self.index)
 
     def _backbone(self, rgb: np.ndarray) -> KeyOutput:
@@ -328,44 +331,46 @@ class Pipeline:
                 return self.net.infer(self.backbone, rgb)
             return self.net.keyframe(self.backbone, rgb, keep=self.op.refine or self.op.adaptive is not None)
 
-    def _key_state(self, rgb: np.ndarray, gray: np.ndarray, key: KeyOutput, index: int) -> _State:
+    def _key_state(self, rgb: np.ndarray, image: np.ndarray, key: KeyOutput, index: int) -> _State:
         with self.stats.stage("segment"):
             labels = key.frame_labels if key.frame_labels is not None else self.net.labels(key, rgb.shape[:2])
         keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
         probs = softmax(self.net.head_scores(key.scores)) if keep else None  # type: ignore[arg-type]  # keep: scores exist
-        return _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs,
+        return _State(flow_image=image, shape=rgb.shape, labels=labels, probs=probs,
                       feats=key.feats if keep else None, source_key=index)
 
-    def _segment_job(self, rgb: np.ndarray, gray: np.ndarray, index: int) -> _State:
-        return self._key_state(rgb, gray, self._backbone(rgb), index)
+    def _segment_job(self, rgb: np.ndarray, image: np.ndarray, index: int) -> _State:
+        return self._key_state(rgb, image, self._backbone(rgb), index)
 
     # --- live mode: keyframes in the background -------------------------------------------------
-    def _process_overlapped(self, rgb: np.ndarray, gray: np.ndarray, prev: _State) -> FrameOutput:
+    def _process_overlapped(self, rgb: np.ndarray, image: np.ndarray, prev: _State) -> FrameOutput:
         pending = self._pending
         if pending is not None and pending.job.done():
             self._pending = None
             prev = self.state = self._catch_up(pending.job.result(), pending.flows, prev)
         launch = self._pending is None and self.is_keyframe(rgb)
-        back_job = self._pool.submit(self._flow_job, gray, prev.gray)
-        fwd_job = self._pool.submit(self._flow_job, prev.gray, gray) if self.op.refine or self.op.adaptive else None
-        out = self._propagate(rgb, gray, prev, back_job, fwd_job)
+        size = rgb.shape[:2]
+        back_job = self._pool.submit(self._flow_job, image, prev.flow_image, size)
+        fwd_job = (self._pool.submit(self._flow_job, prev.flow_image, image, size) if self.op.refine or self.op.adaptive
+                   else None)
+        out = self._propagate(rgb, image, prev, back_job, fwd_job)
         if self._pending is not None:
             self._pending.flows.append(back_job.result()[0])
         if launch:
             assert self._accel is not None
-            self._pending = _Pending(self._accel.submit(self._segment_job, rgb, gray, self.index), [])
+            self._pending = _Pending(self._accel.submit(self._segment_job, rgb, image, self.index), [])
             out.launched_keyframe = True
         return out
 
-    def _catch_up(self, key: _State, flows: list[np.ndarray], prev: _State) -> _State:
+    def _catch_up(self, key: _State, flows: list[Flow], prev: _State) -> _State:
         """Carry a keyframe's state to the frame before the current one through the stored backward flows."""
         labels, probs, feats = key.labels, key.probs, key.feats
         for flow in flows:
             labels, probs, feats = self._warp_maps(labels, probs, feats, flow)
-        return _State(gray=prev.gray, shape=prev.shape, labels=labels, probs=probs, feats=feats,
+        return _State(flow_image=prev.flow_image, shape=prev.shape, labels=labels, probs=probs, feats=feats,
                       since_key=len(flows), source_key=key.source_key)
 
-    def _warp_maps(self, labels: np.ndarray, probs: np.ndarray | None, feats: np.ndarray | None, back: np.ndarray
+    def _warp_maps(self, labels: np.ndarray, probs: np.ndarray | None, feats: np.ndarray | None, back: Flow
                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Labels (1/1), probabilities (1/4) and features (1/8) warped by one backward flow (one kernel call per size)."""
         with self.stats.stage("warp"):
@@ -377,16 +382,16 @@ class Pipeline:
     def _fuse(self, rgb: np.ndarray, logits: np.ndarray, feats: np.ndarray | None, back_job: Future | None) -> np.ndarray:
         """The fusion head's scores for a keyframe, built by its spec from this frame and its recurrent state."""
         assert self.fusion is not None
-        flow = self._wait(back_job) if back_job is not None else None
+        flow = full_flow(self._wait(back_job)) if back_job is not None else None  # the heads take HxWx2
         frame = fusion.FusionFrame(rgb, logits[None], None if feats is None else feats[None], flow, self.mean, self.std)
         with self.stats.stage("fuse"):
             return self.fusion.step(self.fusion_state, frame, self.engines[self.fusion.name].infer)
 
-    def _propagate(self, rgb: np.ndarray, gray: np.ndarray, prev: _State, back_job: Future | None,
+    def _propagate(self, rgb: np.ndarray, image: np.ndarray, prev: _State, back_job: Future | None,
                    fwd_job: Future | None) -> FrameOutput:
         op = self.op
         if not op.warp or back_job is None:
-            self.state = _State(gray=gray, shape=rgb.shape, labels=prev.labels, probs=prev.probs, feats=prev.feats,
+            self.state = _State(flow_image=image, shape=rgb.shape, labels=prev.labels, probs=prev.probs, feats=prev.feats,
                                 since_key=prev.since_key + 1, source_key=prev.source_key)
             return FrameOutput(self.index, prev.labels, keyframe=False, source_key=prev.source_key)
         back = self._wait(back_job)
@@ -403,7 +408,7 @@ class Pipeline:
                 with self.stats.stage("refine"):
                     out.refined_pixels, out.refined_tiles = self._refine(rgb, mask, labels, probs, feats)
                 self.stats.add_refinement(out.refined_tiles)
-        self.state = _State(gray=gray, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
+        self.state = _State(flow_image=image, shape=rgb.shape, labels=labels, probs=probs, feats=feats,
                             since_key=prev.since_key + 1, inconsistency=inconsistency, source_key=prev.source_key)
         return out
 
@@ -445,11 +450,12 @@ class Propagator:
         """Yield the labels carried onto each frame of ``frames``; ``labels`` belong to the RGB frame ``first``."""
         if labels.shape != first.shape[:2] or labels.dtype != np.uint8:
             raise UsageError(f"labels must be uint8 with the frame's size {first.shape[:2]}, got {labels.dtype} {labels.shape}")
-        prev_gray, current = to_gray(first), labels
+        size, current = first.shape[:2], labels
+        prev = self.flow.flow_image(to_gray(first))
         for rgb in frames:
             if rgb.shape != first.shape:
                 raise UsageError(f"frame size changed from {first.shape} to {rgb.shape}; propagation needs one size")
-            gray = to_gray(rgb)
-            current = kernels.warp([current], self.flow.backward(gray, prev_gray), self.kernel_threads)[0]
-            prev_gray = gray
+            image = self.flow.flow_image(to_gray(rgb))
+            current = kernels.warp([current], self.flow.between(image, prev, size), self.kernel_threads)[0]
+            prev = image
             yield current

@@ -7,7 +7,8 @@ Flow convention: ``flow`` is HxWx2 float32 (dx, dy) at full resolution, the back
 (what ``DIS.calc(gray_t, gray_{t-1})`` returns). A map at 1/s of the flow's resolution is warped by
 sampling, for each of its pixels, the flow at the nearest full-resolution pixel to its centre, dividing
 it by s, and reading the source map at the nearest pixel, clamped to the border. Non-finite flow
-components count as 0 (stay in place); huge values are clamped to the border.
+components count as 0 (stay in place); huge values are clamped to the border. A coarse flow (DIS's flow at its
+finest pyramid scale, ``edgeseg.runtime.flow.CoarseFlow``) means the full-resolution flow ``upsample_flow`` makes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,35 @@ def source_index(flow: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray,
     px = np.clip(np.arange(w, dtype=np.float32)[None, :] + dx, 0, w - 1)
     py = np.clip(np.arange(h, dtype=np.float32)[:, None] + dy, 0, h - 1)
     return np.floor(py + 0.5).astype(np.int64), np.floor(px + 0.5).astype(np.int64)
+
+
+def linear_taps(n_in: int, n_out: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's INTER_LINEAR taps along one axis (cv::resize's generic path): source indices (i0, i1) and float32
+    weights (w0, w1). f = float32((i + 0.5) * scale - 0.5) with scale = 1 / (n_out / n_in), s = floor(f), f -= s;
+    with ``clamp`` (OpenCV's horizontal pass) a tap outside the source moves onto the border pixel with weight 1,
+    without it (the vertical pass) the weights stay and only the indices are clamped."""
+    f = ((np.arange(n_out, dtype=np.float64) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
+    s = np.floor(f)
+    f = f - s
+    s = s.astype(np.int64)
+    if clamp:
+        outside = (s < 0) | (s >= n_in - 1)
+        f[outside] = 0
+        s = np.where(s < 0, 0, np.where(s >= n_in - 1, n_in - 1, s))
+    return np.clip(s, 0, n_in - 1), np.clip(s + 1, 0, n_in - 1), (np.float32(1) - f).astype(np.float32), f
+
+
+def upsample_flow(grid: np.ndarray, size_hw: tuple[int, int], factor: float) -> np.ndarray:
+    """The full-resolution flow a coarse flow stands for: ``factor`` x its bilinear resize to ``size_hw``, in
+    cv2.resize's float order (each row horizontally, then two rows vertically; no fused multiply-adds). DIS makes
+    its output this way from its finest pyramid scale, so this equals ``DIS.calc`` where OpenCV's resize does not
+    fuse multiply-adds (x86; its NEON code on aarch64 does, which can move a value by an ulp)."""
+    grid = np.asarray(grid, np.float32)
+    x0, x1, a0, a1 = linear_taps(grid.shape[1], size_hw[1], clamp=True)
+    y0, y1, b0, b1 = linear_taps(grid.shape[0], size_hw[0], clamp=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite values count as 0 where they are read
+        rows = grid[:, x0] * a0[None, :, None] + grid[:, x1] * a1[None, :, None]
+        return (rows[y0] * b0[:, None, None] + rows[y1] * b1[:, None, None]) * np.float32(factor)
 
 
 def warp_nearest(maps: np.ndarray, flow: np.ndarray) -> np.ndarray:

@@ -1,5 +1,8 @@
 """C kernels against their NumPy references: exact agreement on random inputs, including flows that are
-out of range, huge or not finite, maps at 1/1, 1/4 and 1/8 of the flow's resolution, and odd sizes."""
+out of range, huge or not finite, coarse flows (DIS's finest scale, interpolated as they are read), maps at
+1/1, 1/4 and 1/8 of the flow's resolution, and odd sizes."""
+
+import platform
 
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeseg.runtime import kernels, reference
+from edgeseg.runtime.coarse_flow import CoarseFlow
 
 pytestmark = pytest.mark.skipif(kernels.BACKEND != "c", reason="the C kernels are not built")
 
@@ -51,6 +55,50 @@ def test_known_translation_is_reproduced():
     flow[..., 0], flow[..., 1] = -3.0, 2.0  # frame t shows t-1 shifted right by 3, up by 2
     out = kernels.warp([labels], flow)[0]
     np.testing.assert_array_equal(out[:37, 3:], labels[2:39, :57])
+
+
+def coarse(rng, h, w, up_y, up_x, nasty=True):
+    grid = nasty_flow(rng, h, w, 5.0) if nasty else (rng.standard_normal((h, w, 2)) * 5).astype(np.float32)
+    return CoarseFlow(grid, (h * up_y + rng.integers(0, up_y), w * up_x + rng.integers(0, up_x)), float(up_x))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 30), w=st.integers(1, 30), up_y=st.integers(1, 5),
+       up_x=st.integers(1, 5), stride=st.sampled_from([1, 4, 8]), threads=st.integers(1, 5))
+def test_warp_by_a_coarse_flow_equals_reference(seed, h, w, up_y, up_x, stride, threads):
+    rng = np.random.default_rng(seed)
+    flow = coarse(rng, h, w, up_y, up_x)
+    H, W = flow.size
+    full = reference.upsample_flow(flow.grid, flow.size, flow.factor)
+    maps = [rng.integers(0, 255, (max(1, H // stride), max(1, W // stride)), dtype=np.uint8),
+            rng.standard_normal((3, max(1, H // stride), max(1, W // stride))).astype(np.float32)]
+    for m, o in zip(maps, kernels.warp(maps, flow, threads=threads)):
+        np.testing.assert_array_equal(o, reference.warp_nearest(m, full))
+        np.testing.assert_array_equal(o, kernels.warp([m], full, threads=threads)[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31), h=st.integers(1, 20), w=st.integers(1, 20), up=st.integers(1, 4),
+       threads=st.integers(1, 4))
+def test_iam_with_coarse_flows_equals_reference(seed, h, w, up, threads):
+    rng = np.random.default_rng(seed)
+    back = coarse(rng, h, w, up, up)
+    fwd = CoarseFlow(nasty_flow(rng, h, w, 2.0), back.size, back.factor)
+    labels = rng.integers(0, 4, back.size, dtype=np.uint8)
+    mask, count = kernels.iam_inconsistency(labels, back, fwd, threads=threads)
+    expected = reference.iam_inconsistency(labels, *(reference.upsample_flow(f.grid, f.size, f.factor) for f in (back, fwd)))
+    np.testing.assert_array_equal(mask, expected)
+    assert count == int(expected.sum())
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="OpenCV's NEON resize fuses multiply-adds, so its flow can differ from the plain ones by an ulp")
+@pytest.mark.parametrize("grid_hw, size_hw", [((90, 120), (360, 480)), ((135, 240), (540, 960)),
+                                              ((120, 213), (480, 854)), ((17, 23), (70, 95)), ((1, 1), (4, 4))])
+def test_a_coarse_flow_means_what_cv2_resize_makes_of_it(grid_hw, size_hw):
+    """DIS's own last step is cv2.resize then the scaling (CoarseFlow.full): the kernels' arithmetic must be that."""
+    flow = CoarseFlow((np.random.default_rng(5).standard_normal((*grid_hw, 2)) * 7).astype(np.float32), size_hw, 4.0)
+    np.testing.assert_array_equal(reference.upsample_flow(flow.grid, flow.size, flow.factor), flow.full())
 
 
 @settings(max_examples=40, deadline=None)
@@ -105,6 +153,9 @@ def test_overlay_equals_reference(seed, h, w, alpha):
     lambda: kernels.warp([np.zeros((4, 4), np.uint8)], np.zeros((4, 4, 3), np.float32)),
     lambda: kernels.warp([np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.uint8)], np.zeros((4, 4, 2), np.float32)),
     lambda: kernels.iam_inconsistency(np.zeros((4, 4), np.uint8), np.zeros((4, 4, 2), np.float32), np.zeros((5, 4, 2), np.float32)),
+    lambda: kernels.warp([np.zeros((4, 4), np.uint8)], CoarseFlow(np.zeros((8, 8, 2), np.float32), (4, 4), 4.0)),
+    lambda: kernels.warp([np.zeros((4, 4), np.uint8)], CoarseFlow(np.zeros((2, 2, 2), np.float32), (4, 4), 0.0)),
+    lambda: kernels.warp([np.zeros((4, 4), np.uint8)], CoarseFlow(np.zeros((2, 2), np.float32), (4, 4), 2.0)),
     lambda: kernels.blend_argmax(np.zeros((4, 4), np.float32), np.zeros((2, 2, 2), np.float32), np.zeros((2, 2, 2), np.float32),
                                  np.zeros((4, 5), np.uint8)),
     lambda: kernels.overlay(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 3), np.uint8), np.zeros((3, 3), np.uint8)),

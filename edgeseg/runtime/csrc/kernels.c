@@ -4,7 +4,8 @@
  *
  * Semantics are defined by edgeseg/runtime/reference.py (NumPy); tests check that both agree exactly.
  * Float arithmetic is done in the same order and precision as the reference (float32 flow maths,
- * float64 grid ratios), so the results are bit-identical. Build without -ffast-math.
+ * float64 grid ratios), so the results are bit-identical. Build without -ffast-math and with -ffp-contract=off (no
+ * fused multiply-adds, which compilers for aarch64 and clang would otherwise form: NumPy never fuses).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -142,39 +143,149 @@ static PyObject *run_rows_released(band_fn fn, void *ctx, Py_ssize_t h, int thre
     Py_RETURN_NONE;
 }
 
-/* ---- source index: the map pixel that (y, x) samples, exactly as reference.source_index ---- */
+/* ---- the flow a grid reads, and the source index: the map pixel that (y, x) samples, exactly as reference.py ----
+ * A flow is either full resolution (fh x fw x 2), or coarse: DIS's flow at its finest pyramid scale (ch x cw x 2),
+ * standing for `factor` x its bilinear resize to fh x fw, which is how DIS makes its output. A coarse flow's
+ * full-resolution rows are computed here as they are needed, with OpenCV's INTER_LINEAR taps and float order
+ * (each coarse row resized horizontally once, then two of them combined vertically, plain multiply-adds: the
+ * extension is built with -ffp-contract=off), so the values are the ones DIS returns on x86, without the
+ * full-resolution field being written and read back (reference.upsample_flow). */
 
 typedef struct {
-    const float *flow; /* fh x fw x 2 */
+    const float *flow; /* full: fh x fw x 2; coarse: ch x cw x 2 */
     Py_ssize_t fh, fw, h, w;
+    Py_ssize_t ch, cw; /* 0 x 0 for a full-resolution flow */
+    float factor;
+    int32_t *tx0, *tx1, *ty0, *ty1; /* coarse taps of every full-resolution column and row */
+    float *ax0, *ax1, *by0, *by1;
     double sy, sx;
     float fsy, fsx;
     Py_ssize_t *fx; /* full-resolution column of each map column, computed once per call */
 } grid_t;
 
-static int grid_init(grid_t *g, const float *flow, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t h, Py_ssize_t w) {
-    g->flow = flow; g->fh = fh; g->fw = fw; g->h = h; g->w = w;
-    g->sy = (double)fh / (double)h;
-    g->sx = (double)fw / (double)w;
+/* OpenCV's INTER_LINEAR taps along one axis (cv::resize, generic path): f = (float)((i + 0.5) * scale - 0.5) with
+ * scale = 1 / (n_out / n_in), s = floor(f), f -= s. Horizontally (`clamp`) a tap outside the source moves onto the
+ * border pixel with weight 1; vertically the weights stay and only the rows are clamped. */
+static void linear_taps(Py_ssize_t n_in, Py_ssize_t n_out, int clamp, int32_t *i0, int32_t *i1, float *w0, float *w1) {
+    double scale = 1.0 / ((double)n_out / (double)n_in);
+    for (Py_ssize_t i = 0; i < n_out; i++) {
+        float f = (float)(((double)i + 0.5) * scale - 0.5);
+        Py_ssize_t s = (Py_ssize_t)floorf(f);
+        f -= (float)s;
+        if (clamp && s < 0) { f = 0.0f; s = 0; }
+        if (clamp && s >= n_in - 1) { f = 0.0f; s = n_in - 1; }
+        i0[i] = (int32_t)(s < 0 ? 0 : s > n_in - 1 ? n_in - 1 : s);
+        i1[i] = (int32_t)(s + 1 < 0 ? 0 : s + 1 > n_in - 1 ? n_in - 1 : s + 1);
+        w0[i] = 1.0f - f;
+        w1[i] = f;
+    }
+}
+
+/* `flow` is bh x bw x 2; full_h > 0 makes it a coarse flow for a full_h x full_w field (x factor). */
+static int grid_init(grid_t *g, const float *flow, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t full_h, Py_ssize_t full_w,
+                     float factor, Py_ssize_t h, Py_ssize_t w) {
+    memset(g, 0, sizeof(*g));
+    g->flow = flow; g->h = h; g->w = w; g->factor = factor;
+    if (full_h > 0) {
+        g->ch = bh; g->cw = bw; g->fh = full_h; g->fw = full_w;
+    } else {
+        g->fh = bh; g->fw = bw;
+    }
+    g->sy = (double)g->fh / (double)h;
+    g->sx = (double)g->fw / (double)w;
     g->fsy = (float)g->sy;
     g->fsx = (float)g->sx;
     g->fx = PyMem_RawMalloc(sizeof(Py_ssize_t) * (size_t)w);
     if (g->fx == NULL) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t x = 0; x < w; x++) {
         Py_ssize_t fx = (Py_ssize_t)floor(((double)x + 0.5) * g->sx);
-        g->fx[x] = fx < fw - 1 ? fx : fw - 1;
+        g->fx[x] = fx < g->fw - 1 ? fx : g->fw - 1;
+    }
+    if (g->ch > 0) {
+        size_t n = (size_t)(g->fw + g->fh);
+        g->tx0 = PyMem_RawMalloc(2 * n * (sizeof(int32_t) + sizeof(float)));
+        if (g->tx0 == NULL) { PyErr_NoMemory(); return -1; }
+        g->tx1 = g->tx0 + g->fw; g->ty0 = g->tx1 + g->fw; g->ty1 = g->ty0 + g->fh;
+        g->ax0 = (float *)(g->ty1 + g->fh); g->ax1 = g->ax0 + g->fw; g->by0 = g->ax1 + g->fw; g->by1 = g->by0 + g->fh;
+        linear_taps(g->cw, g->fw, 1, g->tx0, g->tx1, g->ax0, g->ax1);
+        linear_taps(g->ch, g->fh, 0, g->ty0, g->ty1, g->by0, g->by1);
     }
     return 0;
 }
 
 static void grid_free(grid_t *g) {
     PyMem_RawFree(g->fx);
+    PyMem_RawFree(g->tx0);
     g->fx = NULL;
+    g->tx0 = NULL;
 }
 
 static inline Py_ssize_t grid_full_row(const grid_t *g, Py_ssize_t y) {
     Py_ssize_t fy = (Py_ssize_t)floor(((double)y + 0.5) * g->sy);
     return fy < g->fh - 1 ? fy : g->fh - 1;
+}
+
+/* One band's rows of a coarse flow: two coarse rows resized horizontally (consecutive output rows mostly share them)
+ * and the full-resolution row combined from them, each as x and y planes of fw floats. */
+typedef struct {
+    float *buf; /* 6 planes of fw floats: slot 0 x, y; slot 1 x, y; full row x, y */
+    Py_ssize_t held[2]; /* the coarse row in each slot, -1: none */
+} rows_t;
+
+static int rows_init(const grid_t *g, rows_t *r) {
+    r->held[0] = r->held[1] = -1;
+    r->buf = NULL;
+    if (g->ch == 0) return 0;
+    r->buf = malloc(sizeof(float) * 6 * (size_t)g->fw);
+    return r->buf != NULL ? 0 : -1;
+}
+
+static void rows_free(rows_t *r) { free(r->buf); }
+
+/* Coarse row `cy` resized horizontally (x plane, then y plane at + fw), in a slot that does not evict row `keep`.
+ * Output columns come in runs that share their two taps (4 at a time at 1/4 scale): the taps are loaded once
+ * per run and the run's loop is a plain multiply-add over the weights. */
+static const float *coarse_hrow(const grid_t *g, rows_t *r, Py_ssize_t cy, Py_ssize_t keep) {
+    int slot = r->held[0] == cy ? 0 : r->held[1] == cy ? 1 : -1;
+    Py_ssize_t fw = g->fw;
+    if (slot >= 0) return r->buf + 2 * slot * fw;
+    slot = r->held[0] == keep ? 1 : 0;
+    float *hx = r->buf + 2 * slot * fw, *hy = hx + fw;
+    const float *c = g->flow + 2 * cy * g->cw, *a0 = g->ax0, *a1 = g->ax1;
+    for (Py_ssize_t x = 0; x < fw;) {
+        int32_t i0 = g->tx0[x], i1 = g->tx1[x];
+        float p0 = c[2 * i0], p1 = c[2 * i0 + 1], q0 = c[2 * i1], q1 = c[2 * i1 + 1];
+        Py_ssize_t end = x + 1;
+        while (end < fw && g->tx0[end] == i0 && g->tx1[end] == i1) end++;
+        for (; x < end; x++) {
+            hx[x] = p0 * a0[x] + q0 * a1[x];
+            hy[x] = p1 * a0[x] + q1 * a1[x];
+        }
+    }
+    r->held[slot] = cy;
+    return hx;
+}
+
+/* The two horizontally resized coarse rows that full-resolution row fy combines (x planes; y planes at + fw). */
+static inline void coarse_pair(const grid_t *g, rows_t *r, Py_ssize_t fy, const float **ha, const float **hb) {
+    *ha = coarse_hrow(g, r, g->ty0[fy], g->ty1[fy]);
+    *hb = coarse_hrow(g, r, g->ty1[fy], g->ty0[fy]);
+}
+
+/* Flow at full-resolution pixel (fy, fx), pixel by pixel: coarse_hrow's then source_row's arithmetic for one value. */
+static inline void flow_value(const grid_t *g, Py_ssize_t fy, Py_ssize_t fx, float *d) {
+    if (g->ch == 0) {
+        const float *f = g->flow + 2 * (fy * g->fw + fx);
+        d[0] = f[0]; d[1] = f[1];
+        return;
+    }
+    const float *c0 = g->flow + 2 * g->ty0[fy] * g->cw, *c1 = g->flow + 2 * g->ty1[fy] * g->cw;
+    float a0 = g->ax0[fx], a1 = g->ax1[fx];
+    for (int k = 0; k < 2; k++) {
+        float h0 = c0[2 * g->tx0[fx] + k] * a0 + c0[2 * g->tx1[fx] + k] * a1;
+        float h1 = c1[2 * g->tx0[fx] + k] * a0 + c1[2 * g->tx1[fx] + k] * a1;
+        d[k] = (h0 * g->by0[fy] + h1 * g->by1[fy]) * g->factor;
+    }
 }
 
 static inline Py_ssize_t clamp_round(float base, float d, float hi) {
@@ -184,9 +295,11 @@ static inline Py_ssize_t clamp_round(float base, float d, float hi) {
     return (Py_ssize_t)(p + 0.5f); /* p + 0.5 > 0: truncation is floorf, without a libm call */
 }
 
-/* Index into the h x w map that output pixel (y, x) reads, given the full-res row fy. */
+/* Index into the h x w map that output pixel (y, x) reads, given the full-res row fy (pixel by pixel: the path for
+ * maps of 2^31 pixels or more, or when the row buffers cannot be had). */
 static inline Py_ssize_t grid_source(const grid_t *g, Py_ssize_t y, Py_ssize_t x, Py_ssize_t fy) {
-    const float *f = g->flow + 2 * (fy * g->fw + g->fx[x]);
+    float f[2];
+    flow_value(g, fy, g->fx[x], f);
     float dx = isfinite(f[0]) ? f[0] : 0.0f;
     float dy = isfinite(f[1]) ? f[1] : 0.0f;
     dx = dx / g->fsx;
@@ -194,6 +307,65 @@ static inline Py_ssize_t grid_source(const grid_t *g, Py_ssize_t y, Py_ssize_t x
     Py_ssize_t rx = clamp_round((float)x, dx, (float)(g->w - 1));
     Py_ssize_t ry = clamp_round((float)y, dy, (float)(g->h - 1));
     return ry * g->w + rx;
+}
+
+static inline float finite_or_zero(float v) { return fabsf(v) <= FLT_MAX ? v : 0.0f; }
+
+/* clamp_round's arithmetic without branches (NaN -> 0 as there), for loops that compilers vectorise */
+static inline int32_t round_clamped(float p, float hi) {
+    p = p >= 0.0f ? p : 0.0f;
+    p = p > hi ? hi : p;
+    return (int32_t)(p + 0.5f);
+}
+
+/* Source index of every pixel of row y (maps below 2^31 pixels), exactly grid_source's arithmetic. At the flow's
+ * resolution the grid is the identity and the flow needs no rescaling (d / 1.0f = d): branch-free loops over
+ * float32 and int32 that compilers vectorise (x < 2^24 converts to float exactly); a coarse flow's two rows are
+ * combined vertically in the same loop. */
+static void source_row(const grid_t *g, rows_t *r, Py_ssize_t y, int32_t *idx) {
+    int32_t w = (int32_t)g->w;
+    float hx = (float)(w - 1), hy = (float)(g->h - 1), fy = (float)y;
+    int identity = g->fh == g->h && g->fw == w;
+    if (identity && g->ch == 0) {
+        const float *f = g->flow + 2 * y * w;
+        for (int32_t x = 0; x < w; x++) {
+            float dx = finite_or_zero(f[2 * x]), dy = finite_or_zero(f[2 * x + 1]);
+            idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
+        }
+        return;
+    }
+    Py_ssize_t row = identity ? y : grid_full_row(g, y);
+    const float *px, *py;
+    Py_ssize_t step = 1;
+    if (g->ch > 0) {
+        const float *ha, *hb;
+        coarse_pair(g, r, row, &ha, &hb);
+        float b0 = g->by0[row], b1 = g->by1[row], k = g->factor;
+        Py_ssize_t fw = g->fw;
+        if (identity) {
+            for (int32_t x = 0; x < w; x++) {
+                float dx = finite_or_zero((ha[x] * b0 + hb[x] * b1) * k);
+                float dy = finite_or_zero((ha[fw + x] * b0 + hb[fw + x] * b1) * k);
+                idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
+            }
+            return;
+        }
+        float *ox = r->buf + 4 * fw, *oy = ox + fw;
+        for (Py_ssize_t x = 0; x < fw; x++) {
+            ox[x] = (ha[x] * b0 + hb[x] * b1) * k;
+            oy[x] = (ha[fw + x] * b0 + hb[fw + x] * b1) * k;
+        }
+        px = ox; py = oy;
+    } else {
+        px = g->flow + 2 * row * g->fw;
+        py = px + 1;
+        step = 2;
+    }
+    for (int32_t x = 0; x < w; x++) {
+        Py_ssize_t at = step * g->fx[x];
+        float dx = finite_or_zero(px[at]) / g->fsx, dy = finite_or_zero(py[at]) / g->fsy;
+        idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
+    }
 }
 
 /* ---- (a) warp several maps (same h x w, any channel count and item size) in one pass ----
@@ -209,35 +381,17 @@ typedef struct {
     Py_ssize_t channels[MAX_MAPS], itemsize[MAX_MAPS];
 } warp_ctx;
 
-static inline float finite_or_zero(float v) { return fabsf(v) <= FLT_MAX ? v : 0.0f; }
-
-/* clamp_round's arithmetic without branches (NaN -> 0 as there), for loops that compilers vectorise */
-static inline int32_t round_clamped(float p, float hi) {
-    p = p >= 0.0f ? p : 0.0f;
-    p = p > hi ? hi : p;
-    return (int32_t)(p + 0.5f);
-}
-
-/* Source index of every pixel of row y (maps below 2^31 pixels), exactly grid_source's arithmetic. At the flow's
- * resolution the grid is the identity and the flow needs no rescaling (d / 1.0f = d): a branch-free loop over
- * float32 and int32 that compilers vectorise (x < 2^24 converts to float exactly). */
-static void source_row(const grid_t *g, Py_ssize_t y, int32_t *idx) {
-    int32_t w = (int32_t)g->w;
-    float hx = (float)(w - 1), hy = (float)(g->h - 1), fy = (float)y;
-    if (g->fh == g->h && g->fw == w) {
-        const float *f = g->flow + 2 * y * w;
-        for (int32_t x = 0; x < w; x++) {
-            float dx = finite_or_zero(f[2 * x]), dy = finite_or_zero(f[2 * x + 1]);
-            idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
-        }
-        return;
+/* A band's buffers: the source index of one row and, for a coarse flow, its flow rows. NULL: none (a map of 2^31
+ * pixels or more, or no memory), and the band goes pixel by pixel. */
+static int32_t *band_buffers(const grid_t *g, rows_t *r) {
+    r->buf = NULL;
+    if (g->h * g->w > INT32_MAX || rows_init(g, r) != 0) return NULL;
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)g->w);
+    if (idx == NULL) {
+        rows_free(r);
+        r->buf = NULL;
     }
-    const float *frow = g->flow + 2 * grid_full_row(g, y) * g->fw;
-    for (int32_t x = 0; x < w; x++) {
-        const float *f = frow + 2 * g->fx[x];
-        float dx = finite_or_zero(f[0]) / g->fsx, dy = finite_or_zero(f[1]) / g->fsy;
-        idx[x] = round_clamped(fy + dy, hy) * w + round_clamped((float)x + dx, hx);
-    }
+    return idx;
 }
 
 #define GATHER_ROW(T)                                                                       \
@@ -251,8 +405,9 @@ static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     (void)band;
     warp_ctx *c = (warp_ctx *)p;
     Py_ssize_t w = c->g.w, plane = c->g.h * w;
-    int32_t *idx = plane <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
-    if (idx == NULL) { /* a map of 2^31 pixels or more, or no memory for the row index: pixel by pixel */
+    rows_t rows;
+    int32_t *idx = band_buffers(&c->g, &rows);
+    if (idx == NULL) {
         for (Py_ssize_t y = y0; y < y1; y++) {
             Py_ssize_t fy = grid_full_row(&c->g, y);
             for (Py_ssize_t x = 0; x < w; x++) {
@@ -266,7 +421,7 @@ static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
         return;
     }
     for (Py_ssize_t y = y0; y < y1; y++) {
-        source_row(&c->g, y, idx);
+        source_row(&c->g, &rows, y, idx);
         for (int m = 0; m < c->n; m++) {
             switch (c->itemsize[m]) {
             case 1: GATHER_ROW(uint8_t) break;
@@ -281,6 +436,7 @@ static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
         }
     }
     free(idx);
+    rows_free(&rows);
 }
 
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what) {
@@ -292,13 +448,15 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, const char *
     return 0;
 }
 
-/* warp(flow f32 fh x fw x 2, srcs: list, dsts: list, h, w, channels: list, threads) */
+/* warp(flow f32 x 2, srcs: list, dsts: list, h, w, channels: list, threads, full_h, full_w, factor): full_h 0 for a
+ * full-resolution flow, else the flow is coarse (grid_init) */
 static PyObject *py_warp(PyObject *self, PyObject *args) {
     PyObject *flow_obj, *srcs, *dsts, *chans;
-    Py_ssize_t h, w;
+    Py_ssize_t h, w, full_h, full_w;
     int threads;
-    if (!PyArg_ParseTuple(args, "OO!O!nnO!i", &flow_obj, &PyList_Type, &srcs, &PyList_Type, &dsts, &h, &w,
-                          &PyList_Type, &chans, &threads))
+    float factor;
+    if (!PyArg_ParseTuple(args, "OO!O!nnO!innf", &flow_obj, &PyList_Type, &srcs, &PyList_Type, &dsts, &h, &w,
+                          &PyList_Type, &chans, &threads, &full_h, &full_w, &factor))
         return NULL;
     Py_ssize_t n = PyList_GET_SIZE(srcs);
     if (n != PyList_GET_SIZE(dsts) || n != PyList_GET_SIZE(chans) || n < 1 || n > MAX_MAPS || h < 1 || w < 1) {
@@ -311,12 +469,13 @@ static PyObject *py_warp(PyObject *self, PyObject *args) {
     if (get_buffer(flow_obj, &fb, 0, "flow") != 0) return NULL;
     warp_ctx c;
     c.g.fx = NULL;
+    c.g.tx0 = NULL;
     Py_ssize_t fh = fb.ndim == 3 ? fb.shape[0] : 0, fw = fb.ndim == 3 ? fb.shape[1] : 0;
     if (fb.ndim != 3 || fb.shape[2] != 2 || fb.itemsize != 4 || fh < 1 || fw < 1) {
         PyErr_SetString(PyExc_ValueError, "flow must be a float32 HxWx2 array");
         goto done;
     }
-    if (grid_init(&c.g, (const float *)fb.buf, fh, fw, h, w) != 0) goto done;
+    if (grid_init(&c.g, (const float *)fb.buf, fh, fw, full_h, full_w, factor, h, w) != 0) goto done;
     c.n = (int)n;
     for (; got < n; got++) {
         if (get_buffer(PyList_GET_ITEM(srcs, got), &sb[got], 0, "src") != 0) goto done;
@@ -352,11 +511,12 @@ static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->fwd.w;
     (void)band;
-    int32_t *idx = c->fwd.h * w <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
+    rows_t rows;
+    int32_t *idx = band_buffers(&c->fwd, &rows);
     for (Py_ssize_t y = y0; y < y1; y++) {
         uint8_t *lb = c->lb + y * w;
         if (idx != NULL) {
-            source_row(&c->fwd, y, idx);
+            source_row(&c->fwd, &rows, y, idx);
             for (Py_ssize_t x = 0; x < w; x++) lb[x] = c->lf[idx[x]];
         } else {
             Py_ssize_t fy = grid_full_row(&c->fwd, y);
@@ -364,17 +524,19 @@ static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
         }
     }
     free(idx);
+    rows_free(&rows);
 }
 
 static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->back.w, count = 0;
-    int32_t *idx = c->back.h * w <= INT32_MAX ? malloc(sizeof(int32_t) * (size_t)w) : NULL;
+    rows_t rows;
+    int32_t *idx = band_buffers(&c->back, &rows);
     for (Py_ssize_t y = y0; y < y1; y++) {
         const uint8_t *lf = c->lf + y * w;
         uint8_t *mask = c->mask + y * w;
         if (idx != NULL) {
-            source_row(&c->back, y, idx);
+            source_row(&c->back, &rows, y, idx);
             for (Py_ssize_t x = 0; x < w; x++) mask[x] = lf[x] != c->lb[idx[x]];
         } else {
             Py_ssize_t fy = grid_full_row(&c->back, y);
@@ -383,19 +545,26 @@ static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
         for (Py_ssize_t x = 0; x < w; x++) count += mask[x];
     }
     free(idx);
+    rows_free(&rows);
     c->counts[band] = count;
 }
 
-/* iam(labels_f u8 h x w, flow_back, flow_fwd, scratch u8 h x w, mask u8 h x w, threads) -> inconsistent pixels */
+/* iam(labels_f u8 h x w, flow_back, flow_fwd, scratch u8 h x w, mask u8 h x w, threads, back_h, back_w, back_factor,
+ * fwd_h, fwd_w, fwd_factor) -> inconsistent pixels; *_h 0 for a full-resolution flow, else it is coarse (grid_init) */
 static PyObject *py_iam(PyObject *self, PyObject *args) {
     PyObject *obj[5];
     const char *names[5] = {"labels", "flow_back", "flow_fwd", "scratch", "mask"};
     int threads, got = 0;
-    if (!PyArg_ParseTuple(args, "OOOOOi", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &threads)) return NULL;
+    Py_ssize_t bh, bw, fh, fw;
+    float bk, fk;
+    if (!PyArg_ParseTuple(args, "OOOOOinnfnnf", &obj[0], &obj[1], &obj[2], &obj[3], &obj[4], &threads, &bh, &bw, &bk,
+                          &fh, &fw, &fk))
+        return NULL;
     Py_buffer b[5];
     PyObject *result = NULL;
     iam_ctx c;
     c.back.fx = c.fwd.fx = NULL;
+    c.back.tx0 = c.fwd.tx0 = NULL;
     for (; got < 5; got++)
         if (get_buffer(obj[got], &b[got], got >= 3, names[got]) != 0) goto done;
     Py_buffer *lf = &b[0], *fb = &b[1], *ff = &b[2];
@@ -405,8 +574,8 @@ static PyObject *py_iam(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t h = lf->shape[0], w = lf->shape[1], total = 0;
-    if (grid_init(&c.back, (const float *)fb->buf, fb->shape[0], fb->shape[1], h, w) != 0) goto done;
-    if (grid_init(&c.fwd, (const float *)ff->buf, ff->shape[0], ff->shape[1], h, w) != 0) goto done;
+    if (grid_init(&c.back, (const float *)fb->buf, fb->shape[0], fb->shape[1], bh, bw, bk, h, w) != 0) goto done;
+    if (grid_init(&c.fwd, (const float *)ff->buf, ff->shape[0], ff->shape[1], fh, fw, fk, h, w) != 0) goto done;
     c.lf = lf->buf; c.lb = b[3].buf; c.mask = b[4].buf;
     memset(c.counts, 0, sizeof(c.counts));
     Py_BEGIN_ALLOW_THREADS
@@ -658,7 +827,7 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"warp", py_warp, METH_VARARGS, "Nearest backward warp of several CxHxW maps by one full-resolution flow."},
+    {"warp", py_warp, METH_VARARGS, "Nearest backward warp of several CxHxW maps by one flow (full-resolution or coarse)."},
     {"iam", py_iam, METH_VARARGS, "IAM forward-backward inconsistency mask; returns the inconsistent pixel count."},
     {"blend", py_blend, METH_VARARGS, "Masked blend of two probability maps + argmax where mask > 0; returns pixels touched."},
     {"overlay", py_overlay, METH_VARARGS, "Colour overlay of labels on an RGB frame."},
