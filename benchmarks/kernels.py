@@ -2,7 +2,8 @@
 
 Sizes are those of the default model at 480x640: labels 480x640, probabilities 11x120x160 (1/4),
 features 128x60x80 (1/8); one label map also at 854x480 and 960x540, against one ``cv2.remap`` of the same
-map (the common case: most operating points warp labels only). Bytes counted = bytes read + bytes written.
+map (the common case: most operating points warp labels only), and by a flow at 1/4 (``CoarseFlow``, the runtime's
+path) against resizing that flow first as DIS does, then one ``cv2.remap``. Bytes counted = bytes read + bytes written.
 
     python benchmarks/kernels.py [--runs 50] [--threads 2]
 """
@@ -19,6 +20,7 @@ import numpy as np
 from _report import median_ms  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.runtime import kernels, reference
+from edgeseg.runtime.coarse_flow import CoarseFlow
 
 
 def cv2_remap_warp(maps, flow, h, w):
@@ -58,6 +60,17 @@ def main() -> int:
 
         cases.append((f"warp one uint8 label map {lw}x{lh}", 2 * lab.nbytes + lflow.nbytes,
                       lambda lab=lab, lflow=lflow: kernels.warp([lab], lflow, t), [("cv2.remap (+ its maps)", remap_one)]))
+        # The runtime's path: DIS's flow kept at its finest scale (1/4), read by the kernel as it is, against what the
+        # full-resolution field costs first (DIS's own resize + scaling) followed by one cv2.remap.
+        coarse = CoarseFlow((rng.standard_normal((lh // 4, lw // 4, 2)) * 1).astype(np.float32), (lh, lw), 4.0)
+
+        def upsample_then_remap(lab=lab, coarse=coarse, gx=gx, gy=gy):
+            full = coarse.full()
+            return cv2.remap(lab, gx + full[..., 0], gy + full[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+        cases.append((f"warp one uint8 label map {lw}x{lh}, 1/4 flow", 2 * lab.nbytes + coarse.grid.nbytes,
+                      lambda lab=lab, coarse=coarse: kernels.warp([lab], coarse, t),
+                      [("flow resized x4 + cv2.remap", upsample_then_remap)]))
     for name, m, k in (("probabilities 11 x 1/4", probs, 4), ("features 128 x 1/8", feats, 8)):
         mh, mw = m.shape[-2:]
         rows, cols = reference.source_index(flow, (mh, mw))

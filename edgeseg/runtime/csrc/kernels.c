@@ -16,6 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* x86-64's baseline SSE2 has no vector int32 multiply, min/max or float rounding, so the bands that compute source
+ * indices are also compiled for SSE4.1 and AVX2 and the best one for the CPU is picked at load time (GCC's
+ * target_clones, which needs glibc's ifunc). The clones do the same IEEE operations (no FMA), so their results are
+ * identical: 640x480 label warp 0.46 -> 0.30 ms on one thread, IAM 0.49 -> 0.31 ms on two. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(EDGESEG_NO_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx2", "sse4.1", "default")))
+#else
+#define SIMD_CLONES
+#endif
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline)) /* into each clone, compiled for its target */
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 #define MAX_THREADS 64
 #define MAX_MAPS 16
 
@@ -322,7 +338,7 @@ static inline int32_t round_clamped(float p, float hi) {
  * resolution the grid is the identity and the flow needs no rescaling (d / 1.0f = d): branch-free loops over
  * float32 and int32 that compilers vectorise (x < 2^24 converts to float exactly); a coarse flow's two rows are
  * combined vertically in the same loop. */
-static void source_row(const grid_t *g, rows_t *r, Py_ssize_t y, int32_t *idx) {
+static ALWAYS_INLINE void source_row(const grid_t *g, rows_t *r, Py_ssize_t y, int32_t *idx) {
     int32_t w = (int32_t)g->w;
     float hx = (float)(w - 1), hy = (float)(g->h - 1), fy = (float)y;
     int identity = g->fh == g->h && g->fw == w;
@@ -401,7 +417,7 @@ static int32_t *band_buffers(const grid_t *g, rows_t *r) {
         for (Py_ssize_t x = 0; x < w; x++) to[x] = from[idx[x]];                             \
     }
 
-static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+SIMD_CLONES static void warp_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     (void)band;
     warp_ctx *c = (warp_ctx *)p;
     Py_ssize_t w = c->g.w, plane = c->g.h * w;
@@ -507,7 +523,7 @@ typedef struct {
     Py_ssize_t counts[MAX_THREADS];
 } iam_ctx;
 
-static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+SIMD_CLONES static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->fwd.w;
     (void)band;
@@ -527,7 +543,7 @@ static void iam_back_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     rows_free(&rows);
 }
 
-static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+SIMD_CLONES static void iam_mask_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
     iam_ctx *c = (iam_ctx *)p;
     Py_ssize_t w = c->back.w, count = 0;
     rows_t rows;
