@@ -19,7 +19,8 @@
 /* x86-64's baseline SSE2 has no vector int32 multiply, min/max or float rounding, so the bands that compute source
  * indices are also compiled for SSE4.1 and AVX2 and the best one for the CPU is picked at load time (GCC's
  * target_clones, which needs glibc's ifunc). The clones do the same IEEE operations (no FMA), so their results are
- * identical: 640x480 label warp 0.46 -> 0.30 ms on one thread, IAM 0.49 -> 0.31 ms on two. */
+ * identical: 640x480 label warp 0.46 -> 0.30 ms on one thread, IAM 0.49 -> 0.31 ms on two; the upsampling argmax
+ * (below) uses the clones for its vertical pass and its gathers. */
 #if defined(__x86_64__) && defined(__ELF__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(EDGESEG_NO_CLONES)
 #define SIMD_CLONES __attribute__((target_clones("avx2", "sse4.1", "default")))
@@ -729,10 +730,9 @@ typedef struct {
     Py_ssize_t c, h, w, ow;
 } upargmax_ctx;
 
-static void upargmax_band(void *p, Py_ssize_t r0, Py_ssize_t r1, int band) {
-    upargmax_ctx *u = (upargmax_ctx *)p;
+/* Pixel by pixel (the path when a band's row buffers cannot be had). */
+static void upargmax_pixels(const upargmax_ctx *u, Py_ssize_t r0, Py_ssize_t r1) {
     Py_ssize_t plane = u->h * u->w;
-    (void)band;
     for (Py_ssize_t y = r0; y < r1; y++) {
         const float *row0 = u->scores + (Py_ssize_t)u->y0[y] * u->w, *row1 = u->scores + (Py_ssize_t)u->y1[y] * u->w;
         float b0 = u->by0[y], b1 = u->by1[y];
@@ -754,6 +754,67 @@ static void upargmax_band(void *p, Py_ssize_t r0, Py_ssize_t r1, int band) {
             out[x] = (uint8_t)arg;
         }
     }
+}
+
+/* Source row `sy` of every class resized horizontally (c planes of ow floats), in a slot that does not evict `keep`. */
+static ALWAYS_INLINE const float *upargmax_hrows(const upargmax_ctx *u, float *slots, Py_ssize_t *held, Py_ssize_t sy,
+                                                 Py_ssize_t keep) {
+    Py_ssize_t n = u->c * u->ow;
+    int slot = held[0] == sy ? 0 : held[1] == sy ? 1 : -1;
+    if (slot >= 0) return slots + slot * n;
+    slot = held[0] == keep ? 1 : 0;
+    float *out = slots + slot * n;
+    const int32_t *restrict x0 = u->x0, *restrict x1 = u->x1;
+    const float *restrict a0 = u->ax0, *restrict a1 = u->ax1;
+    for (Py_ssize_t k = 0; k < u->c; k++) {
+        const float *restrict r = u->scores + (k * u->h + sy) * u->w;
+        float *restrict o = out + k * u->ow;
+        for (Py_ssize_t x = 0; x < u->ow; x++) o[x] = r[x0[x]] * a0[x] + r[x1[x]] * a1[x];
+    }
+    held[slot] = sy;
+    return out;
+}
+
+/* Row by row: the two source rows' horizontal passes are kept (consecutive output rows share them), then each class
+ * is combined vertically and compared over the whole row, loops compilers vectorise. Per pixel the arithmetic and
+ * the comparisons are upargmax_pixels' (first maximal class, NaN never wins after class 0). */
+SIMD_CLONES static void upargmax_band(void *p, Py_ssize_t r0, Py_ssize_t r1, int band) {
+    upargmax_ctx *u = (upargmax_ctx *)p;
+    Py_ssize_t ow = u->ow, held[2] = {-1, -1};
+    (void)band;
+    float *slots = malloc(sizeof(float) * (size_t)(2 * u->c * ow + ow));
+    int32_t *arg = malloc(sizeof(int32_t) * (size_t)ow);
+    if (slots == NULL || arg == NULL) {
+        free(slots);
+        free(arg);
+        upargmax_pixels(u, r0, r1);
+        return;
+    }
+    float *best = slots + 2 * u->c * ow;
+    for (Py_ssize_t y = r0; y < r1; y++) {
+        const float *ha = upargmax_hrows(u, slots, held, u->y0[y], u->y1[y]);
+        const float *hb = upargmax_hrows(u, slots, held, u->y1[y], u->y0[y]);
+        float b0 = u->by0[y], b1 = u->by1[y];
+        for (Py_ssize_t x = 0; x < ow; x++) {
+            best[x] = ha[x] * b0 + hb[x] * b1;
+            arg[x] = 0;
+        }
+        for (Py_ssize_t k = 1; k < u->c; k++) {
+            const float *restrict ta = ha + k * ow, *restrict tb = hb + k * ow;
+            float *restrict bst = best;
+            int32_t *restrict at = arg, kk = (int32_t)k;
+            for (Py_ssize_t x = 0; x < ow; x++) {
+                float v = ta[x] * b0 + tb[x] * b1, b = bst[x];
+                int32_t more = -(int32_t)(v > b); /* all ones where class k wins: a select without branches */
+                bst[x] = v > b ? v : b;
+                at[x] = (kk & more) | (at[x] & ~more);
+            }
+        }
+        uint8_t *out = u->out + y * ow;
+        for (Py_ssize_t x = 0; x < ow; x++) out[x] = (uint8_t)arg[x];
+    }
+    free(slots);
+    free(arg);
 }
 
 /* upsample_argmax(scores f32 C x h x w, x0, x1 i32 W, ax0, ax1 f32 W, y0, y1 i32 H, by0, by1 f32 H, out u8 H x W, threads) */
