@@ -64,11 +64,41 @@ def keys(downscale: float) -> tuple[str, str]:
 
 
 def chained(bundle: Bundle, downscale: float, backbone: Engine, open_graph: Any) -> Engine:
-    """``backbone`` wrapped as ``GraphKeyframes`` where the bundle has the pre/post graphs for ``downscale`` and
-    ONNX Runtime has a GPU provider; else ``backbone`` itself. ``open_graph(key)`` opens an engine."""
-    from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, has_gpu_provider
+    """``backbone`` with the bundle's pre/post graphs for ``downscale`` around it where a GPU runs it: ONNX Runtime
+    with a GPU provider (``GraphKeyframes``) or TensorRT (``TensorRTKeyframes``); else ``backbone`` itself.
+    ``open_graph(key)`` opens an engine. A wrapper that holds engines of its own has ``close`` (``release``)."""
     pre, post = keys(downscale)
-    if not isinstance(backbone, OnnxRuntimeEngine) or not has_gpu_provider() \
-            or pre not in bundle.graphs or post not in bundle.graphs:
+    if pre not in bundle.graphs or post not in bundle.graphs:
+        return backbone
+    if type(backbone).__module__ == "edgeseg.runtime.backends.tensorrt_backend":  # imported only where TensorRT runs
+        return _tensorrt_chain(backbone, pre, post, open_graph)
+    from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, has_gpu_provider
+    if not isinstance(backbone, OnnxRuntimeEngine) or not has_gpu_provider():
         return backbone
     return GraphKeyframes(backbone, open_graph(pre), open_graph(post))
+
+
+def _tensorrt_chain(backbone: Any, pre: str, post: str, open_graph: Any) -> Engine:
+    """The TensorRT chain, or the backbone alone (host pre/post, with the reason printed) when TensorRT cannot build
+    or load the pre/post engines."""
+    import sys
+
+    from edgeseg.errors import EdgesegError
+    from edgeseg.runtime.backends.tensorrt_keyframes import TensorRTKeyframes
+    opened: list[Any] = []
+    try:
+        opened.append(open_graph(pre))
+        opened.append(open_graph(post))
+        return TensorRTKeyframes(backbone, opened[0], opened[1])
+    except EdgesegError as e:
+        for engine in opened:
+            engine.close()
+        print(f"edgeseg: keyframe pre/post-processing stays on the host: {e}", file=sys.stderr)
+        return backbone
+
+
+def release(chain: Engine, backbone: Engine) -> None:
+    """Close what ``chained`` opened around ``backbone`` (nothing when it returned the backbone itself)."""
+    close = getattr(chain, "close", None)
+    if chain is not backbone and callable(close):
+        close()

@@ -155,6 +155,7 @@ class Pipeline:
         self._accel = started_pool(1, "edgeseg-keyframe") if overlap else None
         self.index = 0  # frames processed; not reset with the temporal state (outputs stay numbered in order)
         self._pending: _Pending | None = None
+        self.backbone: Engine | None = None  # the backbone engine, or a device chain around it (device_chain)
         try:
             self.switch(op)
         except BaseException:
@@ -178,12 +179,13 @@ class Pipeline:
                 close_engine(engine)
             raise
         self._drain()  # a keyframe still running in the background uses the engines being replaced
+        self._release_chain()
         self._owned.update(opened)
         for k in [k for k in self._owned if k not in needed or k in shared]:
             close_engine(self._owned.pop(k))
         self._shared, self.op = shared, op
         self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
-        # with a GPU provider, ONNX Runtime runs whole keyframes there (the bundle's pre/post graphs)
+        # on a GPU (ONNX Runtime's provider, TensorRT) whole keyframes run there (the bundle's pre/post graphs)
         self.backbone = device_chain.chained(self.bundle, op.downscale, self.engines[graph_key("backbone", op.downscale)],
                                              lambda key: open_engine(self.bundle, key, *self._open_args))
         self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
@@ -214,8 +216,14 @@ class Pipeline:
         if self.fusion is not None:
             self.fusion_state = self.fusion.new_state(self.fusion.window(self.engines[self.fusion.name].inputs))
 
+    def _release_chain(self) -> None:
+        if self.backbone is not None:
+            device_chain.release(self.backbone, self.engines[graph_key("backbone", self.op.downscale)])
+            self.backbone = None
+
     def close(self) -> None:
         self._drain()
+        self._release_chain()
         self._pool.shutdown(wait=True)
         if self._accel is not None:
             self._accel.shutdown(wait=True)
@@ -326,6 +334,7 @@ class Pipeline:
     def _backbone(self, rgb: np.ndarray) -> KeyOutput:
         """The keyframe's network output and labels; scores and features only where refinement needs them (a GPU
         engine leaves them on the device otherwise)."""
+        assert self.backbone is not None  # set by switch
         with self.stats.stage("segment"):
             if self.fusion is not None:  # its labels come from the fused scores, on the host
                 return self.net.infer(self.backbone, rgb)

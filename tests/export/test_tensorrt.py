@@ -73,3 +73,22 @@ def test_build_engines_for_the_tiny_bundle(tiny_set, tmp_path):
     assert set(engines) == set(load_bundle(bundle).graphs)
     assert all((tmp_path / e["file"]).stat().st_size > 0 for e in engines.values())
     assert len(list((tmp_path / "engines").glob("timing-*.cache"))) == 1  # keyed by TensorRT version and GPU
+
+
+def test_the_post_engine_profile_spans_every_backbone_score_size(tiny_set):
+    """The post graph's engine takes the scores of every backbone graph: the sizes its profile spans are those the
+    backbones really output (ONNX Runtime on each)."""
+    import numpy as np
+
+    from edgeseg.runtime.backends.tensorrt_build import _score_sizes
+    from edgeseg.runtime.bundle import load_bundle
+    from edgeseg.runtime.engine import open_engine
+    _, root = tiny_set
+    bundle = load_bundle(root)
+    real = set()
+    for key, entry in bundle.graphs.items():
+        if entry.role == "backbone":
+            engine = open_engine(bundle, key)
+            feed = {name: np.zeros(shape, np.float32) for name, shape in engine.inputs.items()}
+            real.add(tuple(engine.infer(feed)[bundle.manifest.output.name].shape[2:]))
+    assert len(real) == 2 and set(_score_sizes(bundle)) == real  # D = 1 and D = 0.5

@@ -53,14 +53,29 @@ class IoBuffer:
         """Copy ``array`` into the pinned buffer, then (asynchronously) to the device."""
         if array.shape != self.shape:
             raise UsageError(f"input of shape {array.shape} given to an engine tensor of shape {self.shape}")
-        np.copyto(self.host, array, casting="same_kind")
+        self.upload_part(array, stream)
+
+    def upload_part(self, array: np.ndarray, stream: CudaStream) -> None:
+        """``upload`` into the start of a buffer made for the largest size (a frame of any size up to it)."""
+        flat = np.asarray(array).reshape(-1)
+        if flat.size * self.dtype.itemsize > self.nbytes:
+            raise UsageError(f"{flat.size} items given to a buffer of {self.nbytes // self.dtype.itemsize}")
+        np.copyto(self.host.reshape(-1)[:flat.size], flat, casting="same_kind")
         kind = self.cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-        check_cuda(self.cudart.cudaMemcpyAsync(self.device, self._host_ptr, self.nbytes, kind, stream.stream))
+        check_cuda(self.cudart.cudaMemcpyAsync(self.device, self._host_ptr, flat.size * self.dtype.itemsize, kind,
+                                               stream.stream))
 
     def download(self, stream: CudaStream) -> None:
         """Queue the device -> pinned host copy; ``host`` holds the result after ``stream.synchronize()``."""
+        self.download_part(self.shape, stream)
+
+    def download_part(self, shape: tuple[int, ...], stream: CudaStream) -> np.ndarray:
+        """Queue the copy of the first ``shape`` items back; returns their host view (valid after synchronising)."""
+        count = int(np.prod(shape, dtype=np.int64))
         kind = self.cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        check_cuda(self.cudart.cudaMemcpyAsync(self._host_ptr, self.device, self.nbytes, kind, stream.stream))
+        check_cuda(self.cudart.cudaMemcpyAsync(self._host_ptr, self.device, count * self.dtype.itemsize, kind,
+                                               stream.stream))
+        return self.host.reshape(-1)[:count].reshape(shape)
 
     def close(self) -> None:
         if self._host_ptr:

@@ -74,7 +74,12 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
 
 
 class TensorRTEngine:
-    """``infer({input name: array}) -> {output name: array}`` over one TensorRT engine."""
+    """``infer({input name: array}) -> {output name: array}`` over one TensorRT engine.
+
+    Tensors of fixed shape get a pinned host + device buffer each. Dynamic ones (the keyframe pre/post graphs: any
+    frame size) and host shape tensors get none: their caller sets their shapes and binds their memory
+    (``set_shape``, ``bind``) before ``enqueue``, as ``TensorRTKeyframes`` does.
+    """
 
     def __init__(self, bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True):
         import_tensorrt()
@@ -93,17 +98,21 @@ class TensorRTEngine:
             raise EdgesegError(f"TensorRT could not create an execution context for {path} (GPU memory?)")
         self._context: trt.IExecutionContext = context
         self._stream = CudaStream()
+        self._path = path
         self._buffers: dict[str, IoBuffer] = {}
         self.inputs: dict[str, tuple] = {}
         self.output_names: list[str] = []
+        self.on_host: set[str] = set()  # shape tensors: TensorRT reads them from host memory
         try:
             for i in range(engine.num_io_tensors):
                 name = engine.get_tensor_name(i)
                 dims = engine.get_tensor_shape(name)
                 shape = tuple(int(dims[j]) for j in range(len(dims)))
-                buf = self._buffers[name] = IoBuffer(shape, trt.nptype(engine.get_tensor_dtype(name)))
-                if not context.set_tensor_address(name, buf.device):
-                    raise EdgesegError(f"TensorRT refused the address of tensor {name!r} of {path}")
+                if engine.get_tensor_location(name) == trt.TensorLocation.HOST:
+                    self.on_host.add(name)
+                elif all(d >= 0 for d in shape):
+                    buf = self._buffers[name] = IoBuffer(shape, trt.nptype(engine.get_tensor_dtype(name)))
+                    self.bind(name, buf.device)
                 if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                     self.inputs[name] = shape
                 else:
@@ -115,12 +124,43 @@ class TensorRTEngine:
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self.inputs:
             self._buffers[name].upload(feed[name], self._stream)
-        if not self._context.execute_async_v3(self._stream.handle):
+        self.enqueue(self._stream)
+        return self.fetch(self.output_names)
+
+    @property
+    def stream(self) -> CudaStream:
+        return self._stream
+
+    def address(self, name: str) -> int:
+        """Device address of a fixed-shape tensor's buffer (where the next engine of a chain reads it)."""
+        return self._buffers[name].device
+
+    def bind(self, name: str, address: int) -> None:
+        """Point tensor ``name`` at ``address`` (device memory, or host memory for a shape tensor)."""
+        if not self._context.set_tensor_address(name, address):
+            raise EdgesegError(f"TensorRT refused the address of tensor {name!r} of {self._path}")
+
+    def set_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        """The shape of a dynamic input for the next ``enqueue``."""
+        if not self._context.set_input_shape(name, shape):
+            raise EdgesegError(f"TensorRT refused shape {shape} for input {name!r} of {self._path} (outside its profile)")
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """A tensor's shape for the shapes set so far (an output's follows from its inputs)."""
+        dims = self._context.get_tensor_shape(name)
+        return tuple(int(dims[j]) for j in range(len(dims)))
+
+    def enqueue(self, stream: CudaStream) -> None:
+        """Queue one run on ``stream`` (tensors bound and uploaded beforehand)."""
+        if not self._context.execute_async_v3(stream.handle):
             raise EdgesegError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
-        for name in self.output_names:
+
+    def fetch(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Copy fixed-shape tensors back to the host (after what was queued on this engine's stream)."""
+        for name in names:
             self._buffers[name].download(self._stream)
         self._stream.synchronize()
-        return {name: self._buffers[name].host.copy() for name in self.output_names}
+        return {name: self._buffers[name].host.copy() for name in names}
 
     def close(self) -> None:
         for buf in self._buffers.values():

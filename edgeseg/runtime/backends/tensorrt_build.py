@@ -34,6 +34,8 @@ class EngineBuildError(EdgesegError):
 
 
 KEYFRAME_ROLES = ("pre", "post")  # edgeseg.export.keyframe_graphs
+# The frame sizes the keyframe graphs' engines take (their one optimisation profile): 16x16 to 4K, tuned for 1080p
+FRAME_MIN, FRAME_OPT, FRAME_MAX = (16, 16), (1080, 1920), (2160, 3840)
 
 
 def require_tensorrt() -> None:
@@ -45,10 +47,19 @@ def require_tensorrt() -> None:
 def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024) -> dict[str, EngineRecord]:
     """Build one engine per graph of ``bundle`` into ``folder``; returns the manifest's ``engines`` table.
 
-    Not the keyframe pre/post graphs: they take any frame size (dynamic shapes, which TensorRT builds only with an
-    optimisation profile) and ONNX Runtime runs them (``edgeseg.runtime.device_chain``)."""
-    return {key: build_graph_engine(bundle, key, folder, workspace_mib) for key, entry in bundle.graphs.items()
-            if entry.role not in KEYFRAME_ROLES}
+    The keyframe pre/post graphs take any frame size: their engines get one optimisation profile (``FRAME_MIN`` to
+    ``FRAME_MAX``). One that TensorRT will not build is left out with a warning: keyframes then run their pre- and
+    post-processing on the host, as before."""
+    records = {}
+    for key, entry in bundle.graphs.items():
+        try:
+            records[key] = build_graph_engine(bundle, key, folder, workspace_mib)
+        except EngineBuildError as e:
+            if entry.role not in KEYFRAME_ROLES:
+                raise
+            print(f"edgeseg: warning: no TensorRT engine for {key!r} ({e}); keyframes will do their pre- and "
+                  "post-processing on the host", file=sys.stderr)
+    return records
 
 
 def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: int = 1024) -> EngineRecord:
@@ -66,7 +77,7 @@ def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: in
     cache_bytes = cache_path.read_bytes() if cache_path.is_file() else b""
     entry = bundle.graphs[key]
     file = f"{engine_key(entry.sha256, trt.__version__, gpu, entry.precision)}.engine"
-    plan, cache_bytes = _build_one(logger, bundle.graph_path(key), workspace_mib, cache_bytes)
+    plan, cache_bytes = _build_one(logger, bundle.graph_path(key), workspace_mib, cache_bytes, _score_sizes(bundle))
     with atomic_path(folder / file) as tmp:
         tmp.write_bytes(plan)
     with atomic_path(cache_path) as tmp:
@@ -78,7 +89,51 @@ def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: in
     return engine_record(entry.sha256, trt.__version__, gpu, entry.precision, listed)
 
 
-def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_bytes: bytes) -> tuple[bytes, bytes]:
+def _score_sizes(bundle: Bundle) -> list[tuple[int, int]]:
+    """(h, w) of the class scores of every backbone graph: the sizes the post graph's engine must take."""
+    sizes = []
+    for entry in bundle.graphs.values():
+        for out in entry.outputs if entry.role == "backbone" else []:
+            if out.name == bundle.manifest.output.name and len(out.shape) == 4 and all(isinstance(d, int) for d in out.shape):
+                nchw = bundle.manifest.output.layout == "NCHW"
+                sizes.append((int(out.shape[2 if nchw else 1]), int(out.shape[3 if nchw else 2])))
+    return sizes
+
+
+def _add_profile(builder: trt.Builder, network: trt.INetworkDefinition, config: trt.IBuilderConfig,
+                 score_sizes: list[tuple[int, int]]) -> None:
+    """One optimisation profile for a graph with dynamic inputs (the keyframe graphs): frames (N, H, W, 3) and the
+    frame-size shape tensor from ``FRAME_MIN`` to ``FRAME_MAX``, other dynamic (h, w) axes (the post graph's scores)
+    over the backbones' score sizes. Nothing for a static graph."""
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    if not any(t.is_shape_tensor or any(int(d) < 0 for d in t.shape) for t in inputs):
+        return
+    profile = builder.create_optimization_profile()
+    if score_sizes:
+        small = (min(h for h, _ in score_sizes), min(w for _, w in score_sizes))
+        large = (max(h for h, _ in score_sizes), max(w for _, w in score_sizes))
+    else:
+        small, large = (1, 1), (FRAME_MAX[0] // 4, FRAME_MAX[1] // 4)
+    for t in inputs:
+        if t.is_shape_tensor:  # post: the frame's (H, W)
+            profile.set_shape_input(t.name, list(FRAME_MIN), list(FRAME_OPT), list(FRAME_MAX))
+            continue
+        dims = [int(d) for d in t.shape]
+        if all(d >= 0 for d in dims):
+            continue
+        frame = len(dims) == 4 and dims[3] == 3  # pre: the uint8 frame, N x H x W x 3; else post's N x C x h x w scores
+        rows, cols = (1, 2) if frame else (len(dims) - 2, len(dims) - 1)
+        shapes = []
+        for h, w in (FRAME_MIN, FRAME_OPT, FRAME_MAX) if frame else (small, large, large):
+            shape = [d if d >= 0 else 1 for d in dims]
+            shape[rows], shape[cols] = h, w
+            shapes.append(tuple(shape))
+        profile.set_shape(t.name, shapes[0], shapes[1], shapes[2])
+    config.add_optimization_profile(profile)
+
+
+def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_bytes: bytes,
+               score_sizes: list[tuple[int, int]]) -> tuple[bytes, bytes]:
     import tensorrt as trt
 
     builder = trt.Builder(logger)
@@ -89,6 +144,7 @@ def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_b
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    _add_profile(builder, network, config, score_sizes)
     try:
         cache = config.create_timing_cache(cache_bytes)
     except Exception:  # a damaged cache file: TensorRT raises its own types
