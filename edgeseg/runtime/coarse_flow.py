@@ -2,7 +2,7 @@
 
 DIS computes its flow at its finest pyramid scale (1/4 of the frame with edgeseg's presets) and only then
 resizes it to the frame bilinearly and scales the vectors. A ``CoarseFlow`` keeps that small grid; the C warp and
-IAM kernels interpolate the full-resolution rows they read in the same float order (kernels.c ``flow_row``), so
+IAM kernels interpolate the full-resolution rows they read in the same float order (kernels.c ``coarse_hrow``), so
 the 480x360x2 field is never written, rescaled and read back. ``full()`` gives DIS's own output.
 """
 

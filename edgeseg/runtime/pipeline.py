@@ -51,7 +51,7 @@ class FrameOutput:
 
 @dataclass
 class _State:
-    flow_image: np.ndarray  # the frame as its flows take it (FlowEstimator.flow_image)
+    flow_image: np.ndarray | None  # the frame as its flows take it (FlowEstimator.flow_image); None: no flows
     shape: tuple[int, ...]
     labels: np.ndarray
     probs: np.ndarray | None = None  # L x h/4 x w/4 (refine)
@@ -296,9 +296,12 @@ class Pipeline:
         if prev is not None and prev.shape != rgb.shape:
             self.reset()
             prev = None
-        with self.stats.stage("flow"):
-            image = self._dis().flow_image(to_gray(rgb))
+        image = None  # a point that never computes flow (no warp, no flow-taking fusion) needs no flow image
+        if op.warp or op.fusion_needs_flow:
+            with self.stats.stage("flow"):
+                image = self._dis().flow_image(to_gray(rgb))
         if self.overlap and prev is not None:
+            assert image is not None  # overlap needs warp
             out = self._process_overlapped(rgb, image, prev)
             self.index += 1
             self.stats.frame_done(time.perf_counter() - start, out.launched_keyframe)
@@ -322,7 +325,7 @@ class Pipeline:
         self.stats.frame_done(time.perf_counter() - start, out.keyframe)
         return out
 
-    def _keyframe(self, rgb: np.ndarray, image: np.ndarray, back_job: Future | None) -> FrameOutput:
+    def _keyframe(self, rgb: np.ndarray, image: np.ndarray | None, back_job: Future | None) -> FrameOutput:
         key = self._backbone(rgb)
         if self.fusion is not None:
             if key.scores is None:
@@ -340,7 +343,7 @@ class Pipeline:
                 return self.net.infer(self.backbone, rgb)
             return self.net.keyframe(self.backbone, rgb, keep=self.op.refine or self.op.adaptive is not None)
 
-    def _key_state(self, rgb: np.ndarray, image: np.ndarray, key: KeyOutput, index: int) -> _State:
+    def _key_state(self, rgb: np.ndarray, image: np.ndarray | None, key: KeyOutput, index: int) -> _State:
         with self.stats.stage("segment"):
             labels = key.frame_labels if key.frame_labels is not None else self.net.labels(key, rgb.shape[:2])
         keep = (self.op.refine or self.op.adaptive is not None) and key.scores is not None
@@ -396,7 +399,7 @@ class Pipeline:
         with self.stats.stage("fuse"):
             return self.fusion.step(self.fusion_state, frame, self.engines[self.fusion.name].infer)
 
-    def _propagate(self, rgb: np.ndarray, image: np.ndarray, prev: _State, back_job: Future | None,
+    def _propagate(self, rgb: np.ndarray, image: np.ndarray | None, prev: _State, back_job: Future | None,
                    fwd_job: Future | None) -> FrameOutput:
         op = self.op
         if not op.warp or back_job is None:
