@@ -618,18 +618,20 @@ typedef struct {
     Py_ssize_t counts[MAX_THREADS];
 } blend_ctx;
 
-static void blend_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
-    blend_ctx *c = (blend_ctx *)p;
+static inline Py_ssize_t blend_source(Py_ssize_t i, double s, Py_ssize_t n) {
+    Py_ssize_t r = (Py_ssize_t)floor(((double)i + 0.5) / s);
+    return r > n - 1 ? n - 1 : r;
+}
+
+/* Pixel by pixel (the path when a band's row buffers cannot be had). */
+static Py_ssize_t blend_pixels(const blend_ctx *c, Py_ssize_t y0, Py_ssize_t y1) {
     Py_ssize_t plane = c->h * c->w, count = 0;
     for (Py_ssize_t y = y0; y < y1; y++) {
-        Py_ssize_t ry = (Py_ssize_t)floor(((double)y + 0.5) / c->sy);
-        if (ry > c->h - 1) ry = c->h - 1;
+        Py_ssize_t ry = blend_source(y, c->sy, c->h);
         for (Py_ssize_t x = 0; x < c->W; x++) {
             float m = c->mask[y * c->W + x];
             if (!(m > 0.0f)) continue;
-            Py_ssize_t rx = (Py_ssize_t)floor(((double)x + 0.5) / c->sx);
-            if (rx > c->w - 1) rx = c->w - 1;
-            Py_ssize_t q = ry * c->w + rx;
+            Py_ssize_t q = ry * c->w + blend_source(x, c->sx, c->w);
             float best = 0.0f, one_minus = 1.0f - m;
             int arg = 0;
             for (Py_ssize_t l = 0; l < c->L; l++) {
@@ -640,6 +642,62 @@ static void blend_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
             count++;
         }
     }
+    return count;
+}
+
+/* Row by row: the low-resolution row's probabilities are spread over the frame's columns once (consecutive rows
+ * mostly share it), then each class is blended and compared over the whole row, branch-free loops that compilers
+ * vectorise; the labels change only where M > 0. Per pixel the arithmetic and comparisons are blend_pixels'. */
+SIMD_CLONES static void blend_band(void *p, Py_ssize_t y0, Py_ssize_t y1, int band) {
+    blend_ctx *c = (blend_ctx *)p;
+    Py_ssize_t W = c->W, L = c->L, plane = c->h * c->w, held = -1, count = 0;
+    float *buf = malloc(sizeof(float) * (size_t)((2 * L + 1) * W));
+    int32_t *ints = malloc(sizeof(int32_t) * (size_t)(2 * W));
+    if (buf == NULL || ints == NULL) {
+        free(buf);
+        free(ints);
+        c->counts[band] = blend_pixels(c, y0, y1);
+        return;
+    }
+    float *spread_r = buf, *spread_w = buf + L * W, *best = buf + 2 * L * W;
+    int32_t *rx = ints, *arg = ints + W;
+    for (Py_ssize_t x = 0; x < W; x++) rx[x] = (int32_t)blend_source(x, c->sx, c->w);
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        const float *restrict m = c->mask + y * W;
+        Py_ssize_t ry = blend_source(y, c->sy, c->h), touched = 0;
+        for (Py_ssize_t x = 0; x < W; x++) touched += m[x] > 0.0f;
+        if (touched == 0) continue;
+        count += touched;
+        if (ry != held) {
+            for (Py_ssize_t l = 0; l < L; l++) {
+                const float *r = c->pr + l * plane + ry * c->w, *q = c->pw + l * plane + ry * c->w;
+                for (Py_ssize_t x = 0; x < W; x++) {
+                    spread_r[l * W + x] = r[rx[x]];
+                    spread_w[l * W + x] = q[rx[x]];
+                }
+            }
+            held = ry;
+        }
+        for (Py_ssize_t x = 0; x < W; x++) {
+            best[x] = m[x] * spread_r[x] + (1.0f - m[x]) * spread_w[x];
+            arg[x] = 0;
+        }
+        for (Py_ssize_t l = 1; l < L; l++) {
+            const float *restrict a = spread_r + l * W, *restrict b = spread_w + l * W;
+            float *restrict bst = best;
+            int32_t *restrict at = arg, ll = (int32_t)l;
+            for (Py_ssize_t x = 0; x < W; x++) {
+                float v = m[x] * a[x] + (1.0f - m[x]) * b[x], o = bst[x];
+                int32_t more = -(int32_t)(v > o);
+                bst[x] = v > o ? v : o;
+                at[x] = (ll & more) | (at[x] & ~more);
+            }
+        }
+        uint8_t *out = c->labels + y * W;
+        for (Py_ssize_t x = 0; x < W; x++) out[x] = m[x] > 0.0f ? (uint8_t)arg[x] : out[x];
+    }
+    free(buf);
+    free(ints);
     c->counts[band] = count;
 }
 
