@@ -77,7 +77,9 @@ def post_graph(scores: str, classes: int, opset: int) -> onnx.ModelProto:
              helper.make_node("Resize", [scores, "", "", "kf_sizes"], ["kf_up"], mode="linear",
                               coordinate_transformation_mode="half_pixel"),
              helper.make_node("ArgMax", ["kf_up"], ["kf_argmax"], axis=1, keepdims=0, select_last_index=0),
-             helper.make_node("Cast", ["kf_argmax"], [LABELS], to=TensorProto.UINT8)]
+             # through FLOAT: TensorRT converts to and from UINT8 only from and to FLOAT/HALF (exact below 2^24)
+             helper.make_node("Cast", ["kf_argmax"], ["kf_class"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["kf_class"], [LABELS], to=TensorProto.UINT8)]
     inputs = [helper.make_tensor_value_info(scores, TensorProto.FLOAT, [1, classes, "h", "w"]),
               helper.make_tensor_value_info(SIZE, TensorProto.INT64, [2])]
     out = helper.make_tensor_value_info(LABELS, TensorProto.UINT8, [1, "H", "W"])

@@ -104,8 +104,10 @@ def check_model(model: onnx.ModelProto, name: str, version: str) -> list[Finding
     for n in graph.node:
         for k, i in enumerate(n.input):
             consumers.setdefault(i, []).append((n, k))
+    graph_outputs = {o.name for o in graph.output}
     for n in graph.node:
         findings += _node_findings(n, name, version, opset, ops, types, consts, consumers)
+        findings += _uint8_findings(n, name, types, graph_outputs)
     for i in graph.input:
         dims = i.type.tensor_type.shape.dim
         if any(d.dim_param or d.dim_value <= 0 for d in dims):
@@ -147,6 +149,29 @@ def _node_findings(n: onnx.NodeProto, name: str, version: str, opset: int, ops: 
                                "importer, which then samples nearest", "export at opset 19 or lower, where it is 'bilinear'"))
     if n.op_type == "Resize":
         out += _resize(n, name, label)
+    return out
+
+
+def _uint8_findings(n: onnx.NodeProto, name: str, types: dict[str, int], graph_outputs: set[str]) -> list[Finding]:
+    """TensorRT keeps UINT8 at the network's edges: its parser rejects a UINT8 tensor that a node makes unless it is a
+    graph output, and its cast layer converts to and from UINT8 only from and to FLOAT/HALF."""
+    label, out = _label(n), []
+    if n.domain not in ("", "ai.onnx"):
+        return out
+    made = [o for o in n.output if o and types.get(o) == TensorProto.UINT8 and o not in graph_outputs]
+    if made and n.op_type not in ("QuantizeLinear", "Constant"):  # quantize: its own rule; constants become weights
+        out.append(Finding(name, label, f"makes the UINT8 tensor {made[0]!r} inside the graph (TensorRT takes UINT8 only "
+                           "at network inputs and outputs)", "keep the intermediate tensor in FLOAT, INT32 or BOOL"))
+    if n.op_type in ("Cast", "CastLike") and n.input:
+        source = types.get(n.input[0])
+        target = _attr(n, "to") if n.op_type == "Cast" else types.get(n.input[1]) if len(n.input) > 1 else None
+        floats = (TensorProto.FLOAT, TensorProto.FLOAT16)
+        if source is not None and target is not None and TensorProto.UINT8 in (source, target) and source != target \
+                and (source if target == TensorProto.UINT8 else target) not in floats:
+            other = TensorProto.DataType.Name(source if target == TensorProto.UINT8 else target)
+            direction = f"{other} to UINT8" if target == TensorProto.UINT8 else f"UINT8 to {other}"
+            out.append(Finding(name, label, f"casts {direction}; TensorRT converts UINT8 only to and from FLOAT/HALF",
+                               "cast through FLOAT (exact for values below 2^24)"))
     return out
 
 

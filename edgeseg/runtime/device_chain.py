@@ -25,6 +25,7 @@ class GraphKeyframes:
 
     def __init__(self, backbone: Any, pre: Any, post: Any, device: str | None = None):
         self.engine, self.pre, self.post = backbone, pre.session, post.session
+        self.wraps = backbone  # device_chain.wrapped
         self.inputs, self.output_names = backbone.inputs, backbone.output_names
         self.device = device or ("cuda" if "CUDAExecutionProvider" in backbone.session.get_providers() else "cpu")
 
@@ -83,22 +84,26 @@ def _tensorrt_chain(backbone: Any, pre: str, post: str, open_graph: Any) -> Engi
     or load the pre/post engines."""
     import sys
 
-    from edgeseg.errors import EdgesegError
     from edgeseg.runtime.backends.tensorrt_keyframes import TensorRTKeyframes
     opened: list[Any] = []
     try:
         opened.append(open_graph(pre))
         opened.append(open_graph(post))
         return TensorRTKeyframes(backbone, opened[0], opened[1])
-    except EdgesegError as e:
+    except Exception as e:  # noqa: BLE001 - TensorRT and CUDA raise their own types; the host path always works
         for engine in opened:
             engine.close()
         print(f"edgeseg: keyframe pre/post-processing stays on the host: {e}", file=sys.stderr)
         return backbone
 
 
-def release(chain: Engine, backbone: Engine) -> None:
-    """Close what ``chained`` opened around ``backbone`` (nothing when it returned the backbone itself)."""
+def wrapped(chain: Engine) -> Engine:
+    """The backbone engine that ``chain`` (what ``chained`` returned) runs: its ``wraps``, or itself."""
+    return getattr(chain, "wraps", chain)
+
+
+def release(chain: Engine) -> None:
+    """Close what ``chained`` opened around its backbone (nothing when it returned the backbone itself)."""
     close = getattr(chain, "close", None)
-    if chain is not backbone and callable(close):
+    if wrapped(chain) is not chain and callable(close):
         close()

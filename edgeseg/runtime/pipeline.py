@@ -179,15 +179,19 @@ class Pipeline:
                 close_engine(engine)
             raise
         self._drain()  # a keyframe still running in the background uses the engines being replaced
-        self._release_chain()
+        engines: dict[str, Engine] = {k: shared.get(k) or self._owned.get(k) or opened[k] for k in needed}
+        try:
+            chain = self._chain(op, engines[graph_key("backbone", op.downscale)])
+        except BaseException:
+            for engine in opened.values():
+                close_engine(engine)
+            raise
+        if chain is not self.backbone:
+            self._release_chain()
         self._owned.update(opened)
         for k in [k for k in self._owned if k not in needed or k in shared]:
             close_engine(self._owned.pop(k))
-        self._shared, self.op = shared, op
-        self.engines: dict[str, Engine] = {k: shared.get(k) or self._owned[k] for k in needed}
-        # on a GPU (ONNX Runtime's provider, TensorRT) whole keyframes run there (the bundle's pre/post graphs)
-        self.backbone = device_chain.chained(self.bundle, op.downscale, self.engines[graph_key("backbone", op.downscale)],
-                                             lambda key: open_engine(self.bundle, key, *self._open_args))
+        self._shared, self.op, self.engines, self.backbone = shared, op, engines, chain
         self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
                                      self.tile_budget) if "refiner" in self.engines else None
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
@@ -216,9 +220,17 @@ class Pipeline:
         if self.fusion is not None:
             self.fusion_state = self.fusion.new_state(self.fusion.window(self.engines[self.fusion.name].inputs))
 
+    def _chain(self, op: OperatingPoint, backbone: Engine) -> Engine:
+        """The keyframe chain around ``backbone``: on a GPU (ONNX Runtime's provider, TensorRT) whole keyframes run
+        there (the bundle's pre/post graphs). The current chain is kept when it already runs that engine."""
+        if self.backbone is not None and device_chain.wrapped(self.backbone) is backbone:
+            return self.backbone
+        return device_chain.chained(self.bundle, op.downscale, backbone,
+                                    lambda key: open_engine(self.bundle, key, *self._open_args))
+
     def _release_chain(self) -> None:
         if self.backbone is not None:
-            device_chain.release(self.backbone, self.engines[graph_key("backbone", self.op.downscale)])
+            device_chain.release(self.backbone)
             self.backbone = None
 
     def close(self) -> None:

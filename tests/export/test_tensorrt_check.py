@@ -56,6 +56,12 @@ CASES = {
                            [vi("b", shape=(1, 3, 16, 16))], [init("sc", np.array([1, 1, 2, 2], np.float32))]), "cubic"),
     "uint8 quantize": (model([helper.make_node("QuantizeLinear", ["a", "s", "zp"], ["q"], name="q")], [vi("a")],
                              [vi("q", TensorProto.UINT8)], [init("s", np.float32(0.1)), init("zp", np.uint8(128))]), "uint8"),
+    "int64 to uint8 cast": (model([helper.make_node("ArgMax", ["a"], ["i"], name="am", axis=1, keepdims=0),
+                                   helper.make_node("Cast", ["i"], ["b"], name="c", to=TensorProto.UINT8)], [vi("a")],
+                                  [vi("b", TensorProto.UINT8, (1, 8, 8))]), "INT64 to UINT8"),
+    "uint8 inside the graph": (model([helper.make_node("Cast", ["a"], ["u"], name="c", to=TensorProto.UINT8),
+                                      helper.make_node("Cast", ["u"], ["b"], name="back", to=TensorProto.FLOAT)],
+                                     [vi("a")], [vi("b")]), "inside the graph"),
 }
 
 

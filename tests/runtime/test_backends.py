@@ -157,6 +157,25 @@ def test_engine_for_another_gpu_or_tensorrt_is_not_used_and_the_reason_says_why(
     assert reason == "the bundle has no TensorRT engine for it"
 
 
+def test_keyframe_engines_are_keyed_by_their_optimisation_profile_too(tiny_set, tmp_path):
+    """A post engine built for other backbones' score sizes is not taken for this bundle's (its graph is the same)."""
+    import copy
+    from dataclasses import replace
+
+    from edgeseg.runtime.backends.tensorrt_backend import locate_engine
+    from edgeseg.runtime.backends.tensorrt_env import Gpu
+    bundle, orin = load_bundle(tiny_set[1]), Gpu("Orin", "8.7")
+    other = copy.deepcopy(bundle)
+    entry = other.graphs["backbone"]
+    other.graphs["backbone"] = replace(entry, outputs=[replace(o, shape=[*o.shape[:2], o.shape[2] * 2, o.shape[3] * 2])
+                                                       for o in entry.outputs])
+    assert other.graphs["post"].sha256 == bundle.graphs["post"].sha256
+    mine, theirs = (locate_engine(b, "post", "10.3.0", orin, tmp_path)[0] for b in (bundle, other))
+    assert mine != theirs
+    assert locate_engine(bundle, "backbone", "10.3.0", orin, tmp_path) == locate_engine(other, "backbone", "10.3.0", orin,
+                                                                                       tmp_path)
+
+
 def test_timing_caches_are_keyed_like_engines():
     from edgeseg.runtime.backends.tensorrt_env import Gpu, timing_cache_name
     orin, h100 = Gpu("Orin", "8.7"), Gpu("NVIDIA H100", "9.0")

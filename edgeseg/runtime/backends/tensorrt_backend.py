@@ -34,8 +34,10 @@ def locate_engine(bundle: Bundle, key: str, trt_version: str, gpu: Gpu, folder: 
     The file name is the engine key, so an engine listed for another GPU or TensorRT version is never
     mistaken for this one's; the reason spells out what differs.
     """
+    from edgeseg.runtime.backends.tensorrt_build import engine_digest
+
     entry = bundle.graphs[key]
-    path = folder / f"{engine_key(entry.sha256, trt_version, gpu, entry.precision)}.engine"
+    path = folder / f"{engine_key(engine_digest(bundle, key), trt_version, gpu, entry.precision)}.engine"
     if path.is_file():
         return path, None
     listed = bundle.manifest.engines.get(key)
@@ -56,20 +58,36 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
     import_tensorrt()
     import tensorrt as trt
 
-    from edgeseg.runtime.backends.tensorrt_build import build_graph_engine
+    from edgeseg.runtime.backends.tensorrt_build import (
+        KEYFRAME_ROLES,
+        EngineBuildError,
+        build_graph_engine,
+        failure_marker,
+        record_failure,
+    )
 
     folder = cache_dir or bundle.root / "engines"
-    path, reason = locate_engine(bundle, key, trt.__version__, current_gpu(), folder)
+    gpu = current_gpu()
+    path, reason = locate_engine(bundle, key, trt.__version__, gpu, folder)
     if reason is None:
         return path
     if not rebuild:
         raise StaleEngineError(f"graph {key!r} of {bundle.root}: {reason}; allow a rebuild or export with --tensorrt "
                                "on this machine")
+    keyframe_graph = bundle.graphs[key].role in KEYFRAME_ROLES
+    failed = failure_marker(folder, bundle, key, trt.__version__, f"{gpu.name}|{gpu.compute_capability}")
+    if keyframe_graph and failed.is_file():  # TensorRT would fail again: do not spend the build time on every run
+        raise EngineBuildError(f"TensorRT {trt.__version__} failed to build {key!r} before: "
+                               f"{failed.read_text().strip()} (delete {failed} to try again)")
     print(f"edgeseg: building a TensorRT engine for {key!r}: {reason} (once; cached in {folder})", file=log)
     try:
         build_graph_engine(bundle, key, folder)
     except PermissionError:
         raise BundleError(f"cannot write the engine for {key!r} into {folder}; pass --engine-cache DIR") from None
+    except EngineBuildError as e:
+        if keyframe_graph:
+            record_failure(folder, bundle, key, str(e))
+        raise
     return path
 
 
@@ -144,6 +162,12 @@ class TensorRTEngine:
         """The shape of a dynamic input for the next ``enqueue``."""
         if not self._context.set_input_shape(name, shape):
             raise EdgesegError(f"TensorRT refused shape {shape} for input {name!r} of {self._path} (outside its profile)")
+
+    def dtype(self, name: str) -> np.dtype:
+        """A tensor's NumPy element type, as the engine has it (TensorRT may narrow an ONNX INT64 input to INT32)."""
+        import tensorrt as trt
+
+        return np.dtype(trt.nptype(self._engine.get_tensor_dtype(name)))
 
     def shape(self, name: str) -> tuple[int, ...]:
         """A tensor's shape for the shapes set so far (an output's follows from its inputs)."""

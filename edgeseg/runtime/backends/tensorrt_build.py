@@ -10,6 +10,7 @@ Engines and the timing cache are written atomically under ``engines/``.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024) -> di
         except EngineBuildError as e:
             if entry.role not in KEYFRAME_ROLES:
                 raise
+            record_failure(folder, bundle, key, str(e))
             print(f"edgeseg: warning: no TensorRT engine for {key!r} ({e}); keyframes will do their pre- and "
                   "post-processing on the host", file=sys.stderr)
     return records
@@ -76,7 +78,7 @@ def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: in
     cache_path = folder / timing_cache_name(trt.__version__, gpu)
     cache_bytes = cache_path.read_bytes() if cache_path.is_file() else b""
     entry = bundle.graphs[key]
-    file = f"{engine_key(entry.sha256, trt.__version__, gpu, entry.precision)}.engine"
+    file = f"{engine_key(engine_digest(bundle, key), trt.__version__, gpu, entry.precision)}.engine"
     plan, cache_bytes = _build_one(logger, bundle.graph_path(key), workspace_mib, cache_bytes, _score_sizes(bundle))
     with atomic_path(folder / file) as tmp:
         tmp.write_bytes(plan)
@@ -87,6 +89,37 @@ def build_graph_engine(bundle: Bundle, key: str, folder: Path, workspace_mib: in
     except ValueError:
         listed = str((folder / file).resolve())
     return engine_record(entry.sha256, trt.__version__, gpu, entry.precision, listed)
+
+
+def engine_digest(bundle: Bundle, key: str) -> str:
+    """What an engine of graph ``key`` is built from, as the digest its engine key is made of: the graph's sha256, and
+    for the keyframe graphs their optimisation profile too (the frame sizes and the backbones' score sizes), so that
+    an engine built for another profile (another bundle's backbones, another edgeseg) is never taken for this one."""
+    entry = bundle.graphs[key]
+    if entry.role not in KEYFRAME_ROLES:
+        return entry.sha256
+    profile = f"frames {FRAME_MIN} {FRAME_OPT} {FRAME_MAX} scores {sorted(set(_score_sizes(bundle)))}"
+    return hashlib.sha256(f"{entry.sha256}|{profile}".encode()).hexdigest()
+
+
+def failure_marker(folder: Path, bundle: Bundle, key: str, trt_version: str, gpu_key: str) -> Path:
+    """Where a failed build of keyframe graph ``key`` is recorded (keyed like its engine), so that a pre/post graph
+    TensorRT will not build is not tried again on every run (keyframes then do their pre/post-processing on the
+    host): deleting the file allows another try. Other graphs' failures are not recorded: they are errors."""
+    return folder / f"{hashlib.sha256(f'{engine_digest(bundle, key)}|{trt_version}|{gpu_key}'.encode()).hexdigest()[:24]}.failed"
+
+
+def record_failure(folder: Path, bundle: Bundle, key: str, why: str) -> None:
+    """Write ``failure_marker`` for graph ``key`` on this GPU and TensorRT (best effort: a read-only folder only
+    means the build is tried again next time)."""
+    import tensorrt as trt
+
+    gpu = current_gpu()
+    try:
+        with atomic_path(failure_marker(folder, bundle, key, trt.__version__, f"{gpu.name}|{gpu.compute_capability}")) as tmp:
+            tmp.write_text(why + "\n")
+    except OSError:
+        pass
 
 
 def _score_sizes(bundle: Bundle) -> list[tuple[int, int]]:
@@ -129,7 +162,9 @@ def _add_profile(builder: trt.Builder, network: trt.INetworkDefinition, config: 
             shape[rows], shape[cols] = h, w
             shapes.append(tuple(shape))
         profile.set_shape(t.name, shapes[0], shapes[1], shapes[2])
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:
+        raise EngineBuildError(f"TensorRT refused the optimisation profile of {network.name or 'a keyframe graph'} "
+                               f"(frames {FRAME_MIN} to {FRAME_MAX}, scores {small} to {large})")
 
 
 def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_bytes: bytes,
@@ -144,7 +179,10 @@ def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_b
         raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    _add_profile(builder, network, config, score_sizes)
+    try:
+        _add_profile(builder, network, config, score_sizes)
+    except (RuntimeError, ValueError, TypeError) as e:  # the bindings raise these for shapes a profile cannot take
+        raise EngineBuildError(f"TensorRT refused the optimisation profile of {onnx_path.name}: {e}") from None
     try:
         cache = config.create_timing_cache(cache_bytes)
     except Exception:  # a damaged cache file: TensorRT raises its own types

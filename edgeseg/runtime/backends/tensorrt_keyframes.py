@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.cuda_buffers import IoBuffer
 from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
 from edgeseg.runtime.backends.tensorrt_build import FRAME_MAX, FRAME_MIN
@@ -25,13 +26,28 @@ class TensorRTKeyframes:
 
     def __init__(self, backbone: TensorRTEngine, pre: TensorRTEngine, post: TensorRTEngine):
         self.engine, self.pre, self.post = backbone, pre, post
+        self.wraps = backbone  # device_chain.wrapped
         self.inputs, self.output_names = backbone.inputs, backbone.output_names
-        # The largest frame and label map the profile takes; a smaller frame uses the start of each buffer
-        self._frame = IoBuffer((1, *FRAME_MAX, 3), np.uint8)
-        self._labels = IoBuffer((1, *FRAME_MAX), np.uint8)
-        # post's frame size: a shape tensor that TensorRT reads from host memory (or a device tensor, if it chose so)
-        self._size_host = np.zeros(2, np.int64)
-        self._size = None if SIZE in post.on_host else IoBuffer((2,), np.int64)
+        # post's frame size: a shape tensor that TensorRT reads from host memory (or a device tensor, if it chose so),
+        # in the type the engine gives it
+        self._size_host = np.zeros(2, post.dtype(SIZE))
+        self._buffers: list[IoBuffer] = []
+        try:  # the largest frame and label map the profile takes; a smaller frame uses the start of each buffer
+            self._frame = self._buffer((1, *FRAME_MAX, 3), np.uint8)
+            self._labels = self._buffer((1, *FRAME_MAX), np.uint8)
+            self._size = None if SIZE in post.on_host else self._buffer((2,), self._size_host.dtype)
+        except BaseException:
+            self._free()
+            raise
+
+    def _buffer(self, shape: tuple[int, ...], dtype: np.dtype | type) -> IoBuffer:
+        self._buffers.append(IoBuffer(shape, dtype))
+        return self._buffers[-1]
+
+    def _free(self) -> None:
+        for buf in self._buffers:
+            buf.close()
+        self._buffers.clear()
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.engine.infer(feed)
@@ -44,15 +60,18 @@ class TensorRTKeyframes:
         h, w = rgb.shape[:2]
         if not (FRAME_MIN[0] <= h <= FRAME_MAX[0] and FRAME_MIN[1] <= w <= FRAME_MAX[1]):
             return None
+        scores = io.output.name
+        try:  # shapes the profile does not take: the host path runs this frame
+            self.pre.set_shape(FRAME, (1, h, w, 3))
+            self.post.set_shape(scores, self.engine.shape(scores))
+        except EdgesegError:
+            return None
         stream = self.engine.stream
         self._frame.upload_part(np.ascontiguousarray(rgb), stream)
-        self.pre.set_shape(FRAME, (1, h, w, 3))
         self.pre.bind(FRAME, self._frame.device)
         self.pre.bind(io.input.name, self.engine.address(io.input.name))
         self.pre.enqueue(stream)
         self.engine.enqueue(stream)
-        scores = io.output.name
-        self.post.set_shape(scores, self.engine.shape(scores))
         self.post.bind(scores, self.engine.address(scores))
         self._size_host[:] = (h, w)
         if self._size is None:
@@ -72,8 +91,6 @@ class TensorRTKeyframes:
 
     def close(self) -> None:
         """Release the pre/post engines and the chain's buffers (the backbone engine belongs to its opener)."""
-        for buf in (self._frame, self._labels, self._size):
-            if buf is not None:
-                buf.close()
+        self._free()
         self.pre.close()
         self.post.close()
