@@ -167,6 +167,17 @@ def test_bad_arguments_raise_kernel_error(call):
         call()
 
 
+@pytest.mark.parametrize("full_h, full_w, factor", [(4, 0, 2.0), (0, 4, 2.0), (-4, 4, 2.0), (4, 4, float("nan"))])
+def test_the_c_kernels_refuse_an_inconsistent_coarse_flow_themselves(full_h, full_w, factor):
+    """Below the Python checks: a coarse flow with one full size zero would divide by zero inside the kernel."""
+    flow, labels = np.zeros((2, 2, 2), np.float32), np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="coarse flow"):
+        kernels._c.warp(flow, [labels], [np.empty_like(labels)], 4, 4, [1], 1, full_h, full_w, factor)
+    with pytest.raises(ValueError, match="coarse flow"):
+        kernels._c.iam(labels, flow, flow, np.empty_like(labels), np.empty_like(labels), 1, full_h, full_w, factor,
+                       full_h, full_w, factor)
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), c=st.integers(1, 20), h=st.integers(1, 40), w=st.integers(1, 40),
        H=st.integers(1, 90), W=st.integers(1, 90), threads=st.integers(1, 5))

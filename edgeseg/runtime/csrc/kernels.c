@@ -202,6 +202,11 @@ static void linear_taps(Py_ssize_t n_in, Py_ssize_t n_out, int clamp, int32_t *i
 static int grid_init(grid_t *g, const float *flow, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t full_h, Py_ssize_t full_w,
                      float factor, Py_ssize_t h, Py_ssize_t w) {
     memset(g, 0, sizeof(*g));
+    /* a coarse flow needs both full sizes (and a finite factor): zero or negative sizes would divide by zero below */
+    if (full_h < 0 || full_w < 0 || (full_h > 0) != (full_w > 0) || (full_h > 0 && !isfinite(factor))) {
+        PyErr_SetString(PyExc_ValueError, "coarse flow: full_h, full_w must both be >= 1 (or both 0) and factor finite");
+        return -1;
+    }
     g->flow = flow; g->h = h; g->w = w; g->factor = factor;
     if (full_h > 0) {
         g->ch = bh; g->cw = bw; g->fh = full_h; g->fw = full_w;
