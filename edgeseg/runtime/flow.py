@@ -14,6 +14,7 @@ import math
 import cv2
 import numpy as np
 
+from edgeseg.errors import UsageError
 from edgeseg.runtime.coarse_flow import CoarseFlow, Flow, full_flow
 from edgeseg.runtime.operating_point import FlowParams
 
@@ -32,6 +33,27 @@ def _dis(params: FlowParams, finest_scale: int) -> cv2.DISOpticalFlow:
     dis.setGradientDescentIterations(params.gd_iterations)
     dis.setVariationalRefinementIterations(params.variational_iterations)
     return dis
+
+
+def _calc(dis: cv2.DISOpticalFlow, params: FlowParams, finest_scale: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``dis.calc(a, b)`` started at ``finest_scale``, or at the deepest scale a small frame allows. Left to itself,
+    OpenCV picks its own scales for such a frame from its width alone (autoSelectPatchSizeAndScales) and keeps them
+    on the instance: the next frames got another flow than a fresh instance gives, and short wide frames (12x40 at
+    the default point) got pyramid levels without rows, corrupting the heap (segfaults seen with OpenCV 5.1)."""
+    h, w = a.shape[:2]
+    patch = params.patch_size
+    depth = pyramid_depth(w, h, patch)
+    if depth < 0 or min(h, w) < patch:  # where OpenCV's DIS raises (checked over every size up to 69x69)
+        longer = math.floor(4 * patch / 2 ** 1.5) + 1
+        raise UsageError(f"a {w}x{h} image is too small for DIS optical flow with patch size {patch}: both sides "
+                         f"must be >= {patch} and one >= {longer}")
+    if depth >= finest_scale:
+        return dis.calc(a, b, None)
+    dis.setFinestScale(depth)
+    try:
+        return dis.calc(a, b, None)
+    finally:
+        dis.setFinestScale(finest_scale)
 
 
 def pyramid_depth(w: int, h: int, patch: int) -> int:
@@ -54,12 +76,13 @@ class FlowEstimator:
     def backward(self, gray_t: np.ndarray, gray_prev: np.ndarray) -> np.ndarray:
         """Backward flow t -> t-1 (HxWx2 float32, pixels of the input size)."""
         s = self.params.scale
+        fs = self.params.finest_scale
         if s == 1.0:
-            return self.dis.calc(gray_t, gray_prev, None)
+            return _calc(self.dis, self.params, fs, gray_t, gray_prev)
         h, w = gray_t.shape
         sh, sw = max(8, round(h * s)), max(8, round(w * s))
-        small = self.dis.calc(cv2.resize(gray_t, (sw, sh), interpolation=cv2.INTER_AREA),
-                              cv2.resize(gray_prev, (sw, sh), interpolation=cv2.INTER_AREA), None)
+        small = _calc(self.dis, self.params, fs, cv2.resize(gray_t, (sw, sh), interpolation=cv2.INTER_AREA),
+                      cv2.resize(gray_prev, (sw, sh), interpolation=cv2.INTER_AREA))
         flow = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         flow[..., 0] *= w / sw
         flow[..., 1] *= h / sh
@@ -96,7 +119,7 @@ class FlowEstimator:
         were shrunk (its ``full()`` is exactly ``backward`` of the gray frames), else ``backward``'s array."""
         if image_t.shape[:2] == tuple(size_hw) or self._coarse_dis is None:
             return self.backward(image_t, image_prev)
-        grid = self._coarse_dis.calc(image_t, image_prev, None)
+        grid = _calc(self._coarse_dis, self.params, 0, image_t, image_prev)
         return CoarseFlow(grid, (int(size_hw[0]), int(size_hw[1])), float(1 << self.params.finest_scale))
 
 

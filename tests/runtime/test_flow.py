@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeseg.errors import UsageError
 from edgeseg.runtime import kernels
 from edgeseg.runtime.coarse_flow import CoarseFlow
 from edgeseg.runtime.flow import FlowEstimator, full_flow, to_gray
@@ -48,6 +49,34 @@ def test_the_coarse_path_is_taken_at_common_sizes_and_not_where_it_would_differ(
     assert est.coarse_size((20, 20)) is None  # DIS's pyramid would be shallower than its finest scale
     assert FlowEstimator(FlowParams(scale=0.5)).coarse_size((360, 480)) is None
     assert FlowEstimator(FlowParams(finest_scale=0)).coarse_size((360, 480)) is None
+
+
+@pytest.mark.parametrize("params", [FlowParams(), FlowParams(finest_scale=3, patch_size=12), FlowParams(scale=0.5)])
+def test_small_frames_do_not_change_the_flow_of_the_frames_after_them(params):
+    """OpenCV's DIS picks its own scales for a frame too small for the operating point's and keeps them (and corrupts
+    its heap on short wide frames, 12x40 at the default point); the estimator starts such frames at the deepest scale
+    they allow and gives the next frames the flow a fresh estimator gives."""
+    est = FlowEstimator(params)
+    for h, w in [(12, 40), (24, 24), (40, 90), (13, 200)]:
+        pair = moving_pair(h, w)
+        flow = est.backward(*pair)
+        assert flow.shape == (h, w, 2) and np.isfinite(flow).all()
+        np.testing.assert_array_equal(flow, FlowEstimator(params).backward(*pair))
+    for h, w in [(240, 320), (360, 480)]:
+        pair = moving_pair(h, w)
+        fresh = FlowEstimator(params)
+        np.testing.assert_array_equal(est.backward(*pair), fresh.backward(*pair))
+        got = est.between(*[est.flow_image(g) for g in pair], (h, w))
+        np.testing.assert_array_equal(full_flow(got), full_flow(fresh.between(*[fresh.flow_image(g) for g in pair], (h, w))))
+
+
+@pytest.mark.parametrize("h, w", [(7, 100), (100, 7), (11, 11), (3, 3)])
+def test_a_frame_too_small_for_dis_is_refused_with_a_usage_error(h, w):
+    est = FlowEstimator()
+    with pytest.raises(UsageError, match="too small for DIS optical flow"):
+        est.backward(*moving_pair(h, w))
+    with pytest.raises(UsageError, match="too small"):
+        est.between(*[est.flow_image(g) for g in moving_pair(h, w)], (h, w))
 
 
 def test_the_runtime_flow_is_dis_own_flow_on_camvid(camvid):
