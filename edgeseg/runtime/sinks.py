@@ -11,6 +11,7 @@ or nothing under the requested name. Every failure to write is a SinkError namin
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -231,6 +232,10 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
         return HttpSink(text, palette, names)
     if text.startswith("display://"):
         return DisplaySink(palette, opts.display, names)
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if scheme and scheme.group(1) != "file":  # not a folder named "rtsp:": the user meant a sink we do not have
+        raise UsageError(f"sink {uri}: unknown scheme {scheme.group(1)}://; use a video path ({', '.join(VIDEO_EXTENSIONS)}), "
+                         "a folder, file://, display://0, http://HOST:PORT or null://")
     path = Path(text.removeprefix("file://"))
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSink(path, palette, fps, options=opts, names=names)
