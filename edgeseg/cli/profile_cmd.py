@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeseg.cli.common import check_outputs, profile_names
+from edgeseg.cli.common import check_outputs, non_negative_int, profile_names
 from edgeseg.runtime.engine import BACKENDS
 
 
@@ -18,13 +18,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                     "for frame 123); adds mIoU, mIoU on keyframes and on propagated frames")
     p.add_argument("--profiles", default="all",
                    help="'all' (every built-in) or a comma list of names / YAML files (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=200, help="use the first N frames of the source (default: %(default)s)")
-    p.add_argument("--repeat", type=int, default=1, help="timed passes per operating point; FPS is their median (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=3, help="frames per pass kept out of FPS and latency (default: %(default)s)")
+    p.add_argument("--frames", metavar="N", type=int, default=200, help="use the first N frames of the source (default: %(default)s)")
+    p.add_argument("--repeat", metavar="R", type=int, default=1, help="timed passes per operating point; FPS is their median (default: %(default)s)")
+    p.add_argument("--warmup", metavar="N", type=non_negative_int, default=3,
+                   help="frames per pass kept out of FPS and latency (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the best available)")
-    p.add_argument("--json", help="write {machine, rows} as JSON here")
-    p.add_argument("--csv", help="write the rows as CSV here")
-    p.add_argument("--plot", help="write a PNG plot here: FPS (log) vs mIoU with the Pareto front, or FPS bars without labels")
+    p.add_argument("--json", metavar="FILE", help="write {machine, rows} as JSON here")
+    p.add_argument("--csv", metavar="FILE", help="write the rows as CSV here")
+    p.add_argument("--plot", metavar="FILE", help="write a PNG plot here: FPS (log) vs mIoU with the Pareto front, or FPS bars without labels")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: sample://bikes). Repeat it for several cameras: they share one engine, frames are "
                         "taken round-robin and keyframes staggered")
     p.add_argument("--sink", action="append", metavar="URI",
-                   help="display://0 | out.mp4 | label folder | null:// (default: null://). With several sources: one "
+                   help="display://0 | out.mp4 | label folder | http://HOST:PORT (live view) | null:// (default: null://). "
+                        "With several sources: one "
                         "--sink per source, or one sink that gets a mosaic of all streams")
     p.add_argument("--no-stagger", action="store_true",
                    help="several sources: key every stream on the same ticks instead of staggering their keyframes")
@@ -45,10 +46,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "<bundle>/engines) and, only when given, ONNX Runtime's TensorRT provider's")
     p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                    help="stop after N frames (N >= 1; the first --warmup frames are not in FPS and latency)")
-    p.add_argument("--stats", help="write run statistics as JSON to this file")
-    p.add_argument("--warmup", type=non_negative_int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
-    p.add_argument("--retries", type=non_negative_int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
-    p.add_argument("--flow-threads", type=positive_int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
+    p.add_argument("--stats", metavar="FILE", help="write run statistics as JSON to this file")
+    p.add_argument("--warmup", metavar="N", type=non_negative_int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
+    p.add_argument("--retries", metavar="N", type=non_negative_int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
+    p.add_argument("--flow-threads", metavar="N", type=positive_int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument("--no-legend", action="store_true", help="overlay videos and the display without the class-colour legend")
     video = p.add_argument_group("video settings (a URI's own ?width=&height=&rate=&latency=&codec= override these)")
