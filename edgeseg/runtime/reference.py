@@ -87,8 +87,19 @@ def blend_argmax(mask: np.ndarray, p_refined: np.ndarray, p_warped: np.ndarray, 
     m = mask[ys, xs].astype(np.float32)
     pr = p_refined[:, ry[ys], rx[xs]].astype(np.float32)
     pw = p_warped[:, ry[ys], rx[xs]].astype(np.float32)
-    out[ys, xs] = (m * pr + (np.float32(1) - m) * pw).argmax(0).astype(np.uint8)
+    out[ys, xs] = first_max_index(m * pr + (np.float32(1) - m) * pw)
     return out
+
+
+def first_max_index(values: np.ndarray) -> np.ndarray:
+    """argmax over axis 0 as the C kernels take it, class by class with ``v > best``: the first maximal class, and a
+    NaN never wins after class 0 (NumPy's argmax would pick the first NaN). Non-finite scores come only from a
+    broken model, but the C and NumPy paths must still agree on them."""
+    best, arg = values[0].copy(), np.zeros(values.shape[1:], np.uint8)
+    for k in range(1, values.shape[0]):
+        wins = values[k] > best
+        best[wins], arg[wins] = values[k][wins], k
+    return arg
 
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, alpha: int) -> np.ndarray:
@@ -109,12 +120,13 @@ def bilinear_axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def upsample_argmax(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """CxhxW float32 scores -> HxW uint8 labels: bilinear upsampling, then the first maximal class."""
+    """CxhxW float32 scores -> HxW uint8 labels: bilinear upsampling, then the first maximal class
+    (``first_max_index``)."""
     x0, x1, a0, a1 = bilinear_axis(scores.shape[2], size_hw[1])
     y0, y1, b0, b1 = bilinear_axis(scores.shape[1], size_hw[0])
     top = scores[:, y0][:, :, x0] * a0 + scores[:, y0][:, :, x1] * a1
     bottom = scores[:, y1][:, :, x0] * a0 + scores[:, y1][:, :, x1] * a1
-    return (top * b0[:, None] + bottom * b1[:, None]).argmax(0).astype(np.uint8)
+    return first_max_index(top * b0[:, None] + bottom * b1[:, None])
 
 
 def normalize(rgb: np.ndarray, table: np.ndarray, planar: bool, bgr: bool) -> np.ndarray:

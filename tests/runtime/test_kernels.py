@@ -15,6 +15,14 @@ from edgeseg.runtime.coarse_flow import CoarseFlow
 pytestmark = pytest.mark.skipif(kernels.BACKEND != "c", reason="the C kernels are not built")
 
 
+def sprinkle_non_finite(rng, *arrays):
+    """NaN and +-inf in about a fifth of the values (a broken model's scores): C and NumPy must agree on them too."""
+    for a in arrays:
+        flat = a.reshape(-1)
+        picks = rng.choice(flat.size, size=max(1, flat.size // 5), replace=False)
+        flat[picks] = rng.choice(np.array([np.nan, np.inf, -np.inf], np.float32), size=picks.size)
+
+
 def nasty_flow(rng, h, w, scale=20.0):
     flow = (rng.standard_normal((h, w, 2)) * scale).astype(np.float32)
     flat = flow.reshape(-1)
@@ -122,12 +130,15 @@ def test_iam_is_empty_for_consistent_flow():
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), H=st.integers(1, 64), W=st.integers(1, 64), stride=st.sampled_from([1, 2, 4]),
-       L=st.integers(1, 12), threads=st.integers(1, 4))
-def test_blend_equals_reference(seed, H, W, stride, L, threads):
+       L=st.integers(1, 12), threads=st.integers(1, 4), non_finite=st.booleans())
+def test_blend_equals_reference(seed, H, W, stride, L, threads, non_finite):
     rng = np.random.default_rng(seed)
     h, w = max(1, H // stride), max(1, W // stride)
     mask = np.where(rng.random((H, W)) < 0.3, rng.random((H, W)), 0).astype(np.float32)
     pr, pw = rng.random((L, h, w), dtype=np.float32), rng.random((L, h, w), dtype=np.float32)
+    if non_finite:
+        sprinkle_non_finite(rng, pr, pw)
+        mask[rng.random((H, W)) < 0.05] = np.nan  # never > 0: the labels stay
     labels = rng.integers(0, L, (H, W), dtype=np.uint8)
     expected = reference.blend_argmax(mask, pr, pw, labels)
     touched = kernels.blend_argmax(mask, pr, pw, labels, threads=threads)
@@ -180,11 +191,13 @@ def test_the_c_kernels_refuse_an_inconsistent_coarse_flow_themselves(full_h, ful
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31), c=st.integers(1, 20), h=st.integers(1, 40), w=st.integers(1, 40),
-       H=st.integers(1, 90), W=st.integers(1, 90), threads=st.integers(1, 5))
-def test_upsample_argmax_equals_reference(seed, c, h, w, H, W, threads):
+       H=st.integers(1, 90), W=st.integers(1, 90), threads=st.integers(1, 5), non_finite=st.booleans())
+def test_upsample_argmax_equals_reference(seed, c, h, w, H, W, threads, non_finite):
     rng = np.random.default_rng(seed)
     scores = rng.standard_normal((c, h, w)).astype(np.float32)
     scores[:, ::3] = scores[:, :1, :1]  # ties: the first maximal class wins in both
+    if non_finite:
+        sprinkle_non_finite(rng, scores)
     np.testing.assert_array_equal(kernels.upsample_argmax(scores, (H, W), threads), reference.upsample_argmax(scores, (H, W)))
 
 
