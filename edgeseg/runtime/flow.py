@@ -45,8 +45,8 @@ def _calc(dis: cv2.DISOpticalFlow, params: FlowParams, finest_scale: int, a: np.
     depth = pyramid_depth(w, h, patch)
     if depth < 0 or min(h, w) < patch:  # where OpenCV's DIS raises (checked over every size up to 69x69)
         longer = math.floor(4 * patch / 2 ** 1.5) + 1
-        raise UsageError(f"a {w}x{h} image is too small for DIS optical flow with patch size {patch}: both sides "
-                         f"must be >= {patch} and one >= {longer}")
+        raise UsageError(f"DIS optical flow with patch size {patch} cannot run on {w}x{h} images (too small): both "
+                         f"sides must be >= {patch} and one >= {longer}")
     if depth >= finest_scale:
         return dis.calc(a, b, None)
     dis.setFinestScale(depth)

@@ -73,7 +73,7 @@ def test_small_frames_do_not_change_the_flow_of_the_frames_after_them(params):
 @pytest.mark.parametrize("h, w", [(7, 100), (100, 7), (11, 11), (3, 3)])
 def test_a_frame_too_small_for_dis_is_refused_with_a_usage_error(h, w):
     est = FlowEstimator()
-    with pytest.raises(UsageError, match="too small for DIS optical flow"):
+    with pytest.raises(UsageError, match="cannot run on .* images"):
         est.backward(*moving_pair(h, w))
     with pytest.raises(UsageError, match="too small"):
         est.between(*[est.flow_image(g) for g in moving_pair(h, w)], (h, w))
