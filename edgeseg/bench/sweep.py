@@ -8,6 +8,7 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -86,12 +87,19 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     if missing:
         row.update(status="export_failed", error=f"bundle lacks graph(s) {', '.join(missing)}")
         return row
+    # The keyframe cost of the ideal is measured right after each pass, so that both see the same machine: measured
+    # once at the end of a sweep, a shared machine's drift alone moved evs01's efficiency (a pass against itself)
+    # to 0.91. A point with every frame a keyframe (S = 1, not adaptive) is its own back-to-back run.
+    own_keys = op.keyframe_interval == 1 and op.adaptive is None
     try:
-        with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
-            passes, labels, keys = [], [], []
+        with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe, \
+                (nullcontext(None) if own_keys else
+                 Pipeline(bundle, keyframes_only(op), backend=opts.backend, flow_threads=opts.flow_threads)) as keys_pipe:
+            passes, labels, keys, key_passes = [], [], [], []
             frame_s: dict[bool, list[float]] = {True: [], False: []}  # per-frame seconds, keyframes and the others
             warmup = min(opts.warmup, len(clip.frames) // 2)
             for rep in range(max(1, opts.repeat)):
+                pass_keys: list[float] = []
                 pipe.reset()
                 pipe.stats = Stats(warmup=warmup)
                 pipe.stats.begin()
@@ -100,12 +108,18 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                     out = pipe.process(rgb)
                     if i >= warmup:
                         frame_s[out.keyframe].append(time.perf_counter() - t)
+                        if out.keyframe:
+                            pass_keys.append(frame_s[True][-1])
                     if rep == 0:
                         labels.append(out.labels)
                         keys.append(out.keyframe)
                     if on_frame is not None:
                         on_frame()
                 passes.append(pipe.stats.to_json())
+                if own_keys:
+                    key_passes.append(statistics.median(pass_keys) if pass_keys else None)
+                else:
+                    key_passes.append(_key_pass(keys_pipe, clip.frames[:warmup + KEY_SAMPLE], warmup))
     except EdgesegError as exc:
         row.update(status="run_failed", error=str(exc))
         return row
@@ -121,6 +135,9 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
         row["fps_note"] = best["fps_note"]
     row["frame_ms"] = {"key": round(1000 * statistics.median(frame_s[True]), 3) if frame_s[True] else None,
                        "propagated": round(1000 * statistics.median(frame_s[False]), 3) if frame_s[False] else None}
+    key_medians = [k for k in key_passes if k is not None]
+    if key_medians:
+        row["frame_ms"]["back_to_back_key"] = round(1000 * statistics.median(key_medians), 3)
     if clip.labels:
         names = bundle.manifest.classes.names
         ignore = bundle.manifest.classes.ignore_id
@@ -141,39 +158,39 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
         r["speedup"] = round(r["fps"] / base, 2) if base and r["fps"] else None
 
 
-def back_to_back_key_ms(bundle: Bundle, op: OperatingPoint, clip: Clip, opts: SweepOptions) -> float | None:
-    """Median ms of a keyframe at the point's D (with its fusion) when every frame is one: the point run with
-    S = 1, no flow, no refinement, over the clip after its warm-up frames; ``opts.repeat`` passes, the median of
-    their medians (as a point's FPS is the median of its passes: one pass on a noisy machine can be off by 10%)."""
-    keys_only = replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
-    warmup = min(opts.warmup, len(clip.frames) // 2)
-    medians = []
-    with Pipeline(bundle, keys_only, backend=opts.backend, flow_threads=opts.flow_threads) as pipe:
-        for _ in range(max(1, opts.repeat)):
-            pipe.reset()
-            times = []
-            for i, rgb in enumerate(clip.frames):
-                t = time.perf_counter()
-                pipe.process(rgb)
-                if i >= warmup:
-                    times.append(time.perf_counter() - t)
-            if times:
-                medians.append(statistics.median(times))
-    return 1000 * statistics.median(medians) if medians else None
+KEY_SAMPLE = 30  # keyframes per back-to-back pass next to each of a point's passes (their median is the cost)
 
 
-def add_ideal(rows: list[dict[str, Any]], ops: list[OperatingPoint], key_ms: Callable[[OperatingPoint], float | None]) -> None:
+def keyframes_only(op: OperatingPoint) -> OperatingPoint:
+    """The point with every frame a keyframe at its D (with its fusion): no flow-warp, no refinement, S = 1."""
+    return replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
+
+
+def _key_pass(pipe: Pipeline, frames: list[np.ndarray], warmup: int) -> float | None:
+    """Median seconds of a keyframe over ``frames`` after ``warmup``, every frame a keyframe."""
+    pipe.reset()
+    times = []
+    for i, rgb in enumerate(frames):
+        t = time.perf_counter()
+        pipe.process(rgb)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times) if times else None
+
+
+def add_ideal(rows: list[dict[str, Any]]) -> None:
     """ideal_speedup and efficiency of every row (DESIGN.md "Profiler result").
 
-    Ideal time per frame = (keyframe cost at the point's D, measured back to back, + (S - 1) x the point's own
-    median non-key frame cost) / S, with S the point's frames per keyframe (adaptive points: as run);
-    ideal_speedup = evs01's time per frame / that; efficiency = speedup / ideal_speedup.
+    Ideal time per frame = (keyframe cost at the point's D, measured back to back next to the point's own passes
+    (``frame_ms.back_to_back_key``), + (S - 1) x the point's own median non-key frame cost) / S, with S the point's
+    frames per keyframe (adaptive points: as run); ideal_speedup = evs01's time per frame / that; efficiency =
+    speedup / ideal_speedup.
     """
     base = next((r for r in rows if r["profile"] == BASELINE and r["fps"]), None)
-    for r, op in zip(rows, ops):
+    for r in rows:
         if base is None or not r["fps"] or not r["keyframes"] or not r["speedup"]:
             continue
-        key = key_ms(op)
+        key = r["frame_ms"].get("back_to_back_key")
         if key is None:
             continue
         s = r["frames"] / r["keyframes"]
@@ -195,12 +212,5 @@ def sweep(bundle: Bundle, ops: list[OperatingPoint], clip: Clip, opts: SweepOpti
         if on_row is not None:
             on_row(rows[-1])
     add_speedups(rows)
-    measured: dict[tuple[float, str], float | None] = {}  # back-to-back keyframe cost by (D, fusion), measured once
-
-    def key_ms(op: OperatingPoint) -> float | None:
-        k = (op.downscale, op.fusion)
-        if k not in measured:
-            measured[k] = back_to_back_key_ms(bundle, op, clip, opts)
-        return measured[k]
-    add_ideal(rows, ops, key_ms)
+    add_ideal(rows)
     return rows

@@ -43,6 +43,11 @@ def test_rows_follow_the_profiler_contract(tiny_set, clip):
         key, other = r["frame_ms"]["key"], r["frame_ms"]["propagated"]
         assert r["ideal_speedup"] > 0 and r["efficiency"] == round(r["speedup"] / r["ideal_speedup"], 2)
         assert key is not None and (other is None) == (r["keyframes"] == r["frames"])
+        # the keyframe cost is measured next to the point's own passes (a point keyed every frame is its own)
+        b2b, s = r["frame_ms"]["back_to_back_key"], r["frames"] / r["keyframes"]
+        assert b2b > 0
+        ideal_ms = (b2b + (s - 1) * (other or 0.0)) / s
+        assert r["ideal_speedup"] == round((1000 / evs01["fps"]) / ideal_ms, 2)
     assert evs07["ideal_speedup"] > evs01["ideal_speedup"]  # propagated frames cost less than keyframes
 
 
