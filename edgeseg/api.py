@@ -23,7 +23,7 @@ from edgeseg.runtime.bundle import Bundle, load_bundle
 from edgeseg.runtime.engine import best_backend
 from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline import FrameOutput, Pipeline
-from edgeseg.runtime.runner import read_with_retries
+from edgeseg.runtime.runner import timed_read
 from edgeseg.runtime.sinks import render
 from edgeseg.runtime.sources import Status, open_source
 from edgeseg.runtime.stats import Stats
@@ -79,16 +79,21 @@ class Segmenter:
         return self._pipeline
 
     def set_profile(self, profile: str | Path | OperatingPoint) -> None:
-        """Switch the operating point between frames; the next frame is a keyframe. Statistics carry on."""
+        """Switch the operating point between frames; the next frame is a keyframe. Statistics carry on. Setting
+        the point already in use changes nothing (no extra keyframe), so it may be called on every frame."""
         op = profile if isinstance(profile, OperatingPoint) else load_profile(profile)
         if self._pipeline is None:
             self._pipeline = Pipeline(self.bundle, op, backend=self.backend, stats=self._stats, flow_threads=self.flow_threads)
-        else:
+        elif op != self._pipeline.op:
             self._pipeline.switch(op)
 
     def __call__(self, frame_rgb: np.ndarray, name: str = "") -> Result:
         """Segment (or propagate onto) one HxWx3 uint8 RGB frame; frames must come in order."""
-        out: FrameOutput = self._open().process(frame_rgb)
+        self._stats.read += 1  # a frame handed in is a frame read: processed + dropped = read, as in the CLI
+        return self._process(frame_rgb)
+
+    def _process(self, frame_rgb: np.ndarray, arrival: float | None = None) -> Result:
+        out: FrameOutput = self._open().process(frame_rgb, arrival)
         return Result(out.labels, out.keyframe, out.index, frame_rgb, self.colors, self.class_names)
 
     def stream(self, source: str, max_frames: int | None = None, retries: int = 5) -> Iterator[Result]:
@@ -100,13 +105,13 @@ class Segmenter:
         try:
             count = 0
             while max_frames is None or count < max_frames:
-                r = read_with_retries(src, retries, threading.Event())
+                r, arrival = timed_read(src, self._stats, retries, threading.Event())  # counts it read, times decode
                 if r.status is not Status.FRAME or r.frame is None:
                     if r.status is Status.ERROR:
                         raise UsageError(f"{source}: {r.reason}")
                     return
                 count += 1
-                yield self(r.frame, r.name)
+                yield self._process(r.frame, arrival)  # latency from the read on, as in the CLI
         finally:
             src.close()
 

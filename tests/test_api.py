@@ -44,13 +44,25 @@ def test_switching_the_operating_point_makes_the_next_frame_a_keyframe(tiny_set,
         stats, name = seg.stats(), seg.profile.name
     assert first == [True, False, False] and name == "evs14"
     assert after[0].keyframe and after[0].index == 3
-    assert stats["frames"] == 6
+    assert stats["frames"] == 6 and stats["read"] == 6 and stats["dropped"] == 0
+
+
+def test_setting_the_point_in_use_again_changes_nothing(tiny_set, frames):
+    """A loop that sets its point on every frame (``if late: seg.set_profile("evs14")``) must not key every frame."""
+    with edgeseg.Segmenter(tiny_set[1], profile="evs07") as seg:
+        keys = []
+        for f in frames[:8]:
+            seg.set_profile("evs07")
+            keys.append(seg(f).keyframe)
+    assert keys == [True, False, False, False, False, True, False, False]
 
 
 def test_stream_reads_any_source_uri(tiny_set):
     with edgeseg.Segmenter(tiny_set[1]) as seg:
         results = list(seg.stream(str(tiny_set[0] / "frames"), max_frames=7))
     assert [r.index for r in results] == list(range(7)) and results[0].keyframe
+    stats = seg.stats()
+    assert stats["read"] == stats["frames"] == 7 and stats["stage_ms"]["decode"] > 0  # decoding is counted, as in the CLI
 
 
 def test_a_closed_segmenter_says_so(tiny_set, frames):

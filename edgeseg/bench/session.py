@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import machine_info
-from edgeseg.bench.sweep import SweepOptions, sweep
+from edgeseg.bench.sweep import SweepOptions, frames_to_process, sweep
 from edgeseg.errors import UsageError
 from edgeseg.profiles.schema import load_profile
 from edgeseg.runtime.bundle import load_bundle
@@ -28,7 +28,8 @@ def profile(bundle_dir: str, source: str, labels: str | None, names: list[str], 
     clip = load_clip(source, frames)
     if labels:
         attach_labels(clip, labels)
-    bar = tqdm(total=len(ops) * len(clip.frames) * opts.repeat, unit="frame", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=sum(frames_to_process(op, clip, opts) for op in ops), unit="frame", disable=not progress,
+               file=sys.stderr)
 
     def on_row(row: dict[str, Any]) -> None:
         bar.set_postfix_str(f"{row['profile']} {row['status']}" + (f" {row['fps']:.1f} FPS" if row["fps"] else ""))

@@ -89,8 +89,8 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
         return row
     # The keyframe cost of the ideal is measured right after each pass, so that both see the same machine: measured
     # once at the end of a sweep, a shared machine's drift alone moved evs01's efficiency (a pass against itself)
-    # to 0.91. A point with every frame a keyframe (S = 1, not adaptive) is its own back-to-back run.
-    own_keys = op.keyframe_interval == 1 and op.adaptive is None
+    # to 0.91.
+    own_keys = _own_keys(op)
     try:
         with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe, \
                 (nullcontext(None) if own_keys else
@@ -119,7 +119,7 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                 if own_keys:
                     key_passes.append(statistics.median(pass_keys) if pass_keys else None)
                 else:
-                    key_passes.append(_key_pass(keys_pipe, clip.frames[:warmup + KEY_SAMPLE], warmup))
+                    key_passes.append(_key_pass(keys_pipe, clip.frames[:warmup + KEY_SAMPLE], warmup, on_frame))
     except EdgesegError as exc:
         row.update(status="run_failed", error=str(exc))
         return row
@@ -161,12 +161,25 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
 KEY_SAMPLE = 30  # keyframes per back-to-back pass next to each of a point's passes (their median is the cost)
 
 
+def frames_to_process(op: OperatingPoint, clip: Clip, opts: SweepOptions) -> int:
+    """Frames ``run_point`` processes for ``op`` (its passes and the back-to-back keyframe passes next to them),
+    each reported through ``on_frame``: a progress bar's total."""
+    keys = 0 if _own_keys(op) else min(len(clip.frames), min(opts.warmup, len(clip.frames) // 2) + KEY_SAMPLE)
+    return max(1, opts.repeat) * (len(clip.frames) + keys)
+
+
+def _own_keys(op: OperatingPoint) -> bool:
+    """Every frame a keyframe (S = 1, not adaptive): the point is its own back-to-back keyframe run."""
+    return op.keyframe_interval == 1 and op.adaptive is None
+
+
 def keyframes_only(op: OperatingPoint) -> OperatingPoint:
     """The point with every frame a keyframe at its D (with its fusion): no flow-warp, no refinement, S = 1."""
     return replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
 
 
-def _key_pass(pipe: Pipeline, frames: list[np.ndarray], warmup: int) -> float | None:
+def _key_pass(pipe: Pipeline, frames: list[np.ndarray], warmup: int, on_frame: Callable[[], None] | None
+              ) -> float | None:
     """Median seconds of a keyframe over ``frames`` after ``warmup``, every frame a keyframe."""
     pipe.reset()
     times = []
@@ -175,6 +188,8 @@ def _key_pass(pipe: Pipeline, frames: list[np.ndarray], warmup: int) -> float | 
         pipe.process(rgb)
         if i >= warmup:
             times.append(time.perf_counter() - t)
+        if on_frame is not None:
+            on_frame()
     return statistics.median(times) if times else None
 
 

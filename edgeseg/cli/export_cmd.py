@@ -17,13 +17,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="bundle folder to write (replaced only once the new one is complete)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"],
                    help="graph precision; fp16/int8 keep fp32 inputs and outputs (default: %(default)s)")
-    p.add_argument("--calib", help="frames for the parity gate and int8 calibration: image folder or video "
+    p.add_argument("--calib", metavar="SOURCE", help="frames for the parity gate and int8 calibration: image folder or video "
                                    "(default: CamVid val under $EDGESEG_DATA, else sample://bikes)")
-    p.add_argument("--calib-frames", type=int, default=32,
+    p.add_argument("--calib-frames", metavar="N", type=int, default=32,
                    help="int8 calibration frames, taken after the parity frames (default: %(default)s)")
     p.add_argument("--calib-method", default="minmax", choices=["minmax", "entropy", "percentile"],
                    help="int8 activation range estimator (default: %(default)s)")
-    p.add_argument("--parity-frames", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
+    p.add_argument("--parity-frames", metavar="N", type=int, default=16, help="frames for the parity gate (default: %(default)s)")
     p.add_argument("--size", metavar="HxW", type=any_size,
                    help="static input size of the graphs: for edgeseg checkpoints multiples of 32 (default: the checkpoint's, "
                         "e.g. 480x640); for a foreign model any size, required when its graph's size is dynamic and for import specs")
@@ -35,9 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "auto: a 64-pixel core plus the context, B=1; none: full-frame refinement only (default: %(default)s)")
     p.add_argument("--heads", default="all", help="edgeseg checkpoints: all | none | a comma list of: " +
                    "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
-    p.add_argument("--miou-images", help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
-    p.add_argument("--miou-labels", help="labels for the backbone mIoU check (default: CamVid testannot under $EDGESEG_DATA)")
+    p.add_argument("--opset", metavar="N", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
+    p.add_argument("--miou-images", metavar="DIR",
+                   help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
+    p.add_argument("--miou-labels", metavar="DIR", help="labels for the backbone mIoU check (default: CamVid testannot under $EDGESEG_DATA)")
     p.add_argument("--tensorrt", action="store_true",
                    help="also build TensorRT engines (needs TensorRT 10/11 and an NVIDIA GPU)")
     p.add_argument("--workspace", type=int, default=1024, metavar="MIB", help="TensorRT workspace limit (default: %(default)s MiB)")

@@ -11,10 +11,10 @@ from edgeseg.runtime.engine import BACKENDS
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder made by `edgeseg export`")
-    p.add_argument("--source", default="sample://bikes",
+    p.add_argument("--source", metavar="URI", default="sample://bikes",
                    help="a recorded clip: video file, image folder or sample://bikes (default: %(default)s); "
                         "frames are decoded once into memory so that every operating point sees the same frames")
-    p.add_argument("--labels", help="folder of label PNGs (class ids) matched to frames by file stem (videos: 000123 "
+    p.add_argument("--labels", metavar="DIR", help="folder of label PNGs (class ids) matched to frames by file stem (videos: 000123 "
                                     "for frame 123); adds mIoU, mIoU on keyframes and on propagated frames")
     p.add_argument("--profiles", default="all",
                    help="'all' (every built-in) or a comma list of names / YAML files (default: %(default)s)")

@@ -81,6 +81,8 @@ def load_bundle(root: str | Path) -> Bundle:
     """Read and validate ``root/manifest.json`` (format 1 or 2)."""
     root = Path(root)
     path = root / MANIFEST
+    if not root.exists():
+        raise BundleError(f"bundle {root} does not exist; make one with `edgeseg export`")
     if not path.is_file():
         raise BundleError(f"{root} is not an edgeseg bundle (no {MANIFEST}); make one with `edgeseg export`")
     try:

@@ -9,7 +9,7 @@ import pytest
 
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import pareto, table
-from edgeseg.bench.sweep import SweepOptions, sweep, temporal_consistency
+from edgeseg.bench.sweep import SweepOptions, frames_to_process, sweep, temporal_consistency
 from edgeseg.errors import UsageError
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
@@ -26,7 +26,9 @@ def clip(tiny_set):
 
 def test_rows_follow_the_profiler_contract(tiny_set, clip):
     bundle = load_bundle(tiny_set[1])
-    rows = sweep(bundle, [load_profile(n) for n in ("evs01", "evs07", "grfp")], clip, SweepOptions(repeat=2))
+    ops, opts, calls = [load_profile(n) for n in ("evs01", "evs07", "grfp")], SweepOptions(repeat=2), []
+    rows = sweep(bundle, ops, clip, opts, on_frame=lambda: calls.append(1))
+    assert len(calls) == sum(frames_to_process(op, clip, opts) for op in ops)  # a progress bar's total is right
     assert [r["profile"] for r in rows] == ["evs01", "evs07", "grfp"]
     for r in rows:
         assert ROW_KEYS <= set(r) and r["status"] == "ok", r

@@ -64,3 +64,11 @@ def test_a_damaged_manifest_names_the_key(tmp_path, key, value, named):
     path.write_text(json.dumps(doc))
     with pytest.raises(BundleError, match=named.replace(".", r"\.")):
         load_bundle(tmp_path / "b")
+
+
+def test_a_missing_bundle_and_a_folder_without_a_manifest_are_told_apart(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match=r"not an edgeseg bundle \(no manifest.json\)"):
+        load_bundle(tmp_path / "empty")
