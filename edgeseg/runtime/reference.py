@@ -87,7 +87,8 @@ def blend_argmax(mask: np.ndarray, p_refined: np.ndarray, p_warped: np.ndarray, 
     m = mask[ys, xs].astype(np.float32)
     pr = p_refined[:, ry[ys], rx[xs]].astype(np.float32)
     pw = p_warped[:, ry[ys], rx[xs]].astype(np.float32)
-    out[ys, xs] = first_max_index(m * pr + (np.float32(1) - m) * pw)
+    with np.errstate(invalid="ignore"):  # inf * 0 in a broken model's scores: NaN, handled by first_max_index
+        out[ys, xs] = first_max_index(m * pr + (np.float32(1) - m) * pw)
     return out
 
 
@@ -124,9 +125,10 @@ def upsample_argmax(scores: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     (``first_max_index``)."""
     x0, x1, a0, a1 = bilinear_axis(scores.shape[2], size_hw[1])
     y0, y1, b0, b1 = bilinear_axis(scores.shape[1], size_hw[0])
-    top = scores[:, y0][:, :, x0] * a0 + scores[:, y0][:, :, x1] * a1
-    bottom = scores[:, y1][:, :, x0] * a0 + scores[:, y1][:, :, x1] * a1
-    return first_max_index(top * b0[:, None] + bottom * b1[:, None])
+    with np.errstate(invalid="ignore"):  # inf * 0 in a broken model's scores: NaN, handled by first_max_index
+        top = scores[:, y0][:, :, x0] * a0 + scores[:, y0][:, :, x1] * a1
+        bottom = scores[:, y1][:, :, x0] * a0 + scores[:, y1][:, :, x1] * a1
+        return first_max_index(top * b0[:, None] + bottom * b1[:, None])
 
 
 def normalize(rgb: np.ndarray, table: np.ndarray, planar: bool, bgr: bool) -> np.ndarray:
