@@ -65,6 +65,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += [f"  {r['profile']}: {r['status']}: {r['error']}" for r in rows if r["status"] != "ok"]
+    lines += [f"  {r['profile']}: {r['fps_note']}" for r in rows if r["status"] == "ok" and r.get("fps_note")]
     return "\n".join(lines)
 
 

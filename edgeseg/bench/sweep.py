@@ -131,7 +131,7 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     best = measured[len(measured) // 2] if measured else passes[0]  # the median pass, whole
     row.update(fps=round(statistics.median(p["fps"] for p in measured), 2) if measured else None,
                latency_ms=best["latency_ms"], stage_ms=best["stage_ms"], dropped=best["dropped"], keyframes=sum(keys))
-    if not measured:
+    if best["fps_note"]:  # why FPS is null, or a caveat of it (no keyframe after the warm-up)
         row["fps_note"] = best["fps_note"]
     row["frame_ms"] = {"key": round(1000 * statistics.median(frame_s[True]), 3) if frame_s[True] else None,
                        "propagated": round(1000 * statistics.median(frame_s[False]), 3) if frame_s[False] else None}

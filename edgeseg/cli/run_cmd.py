@@ -250,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
     lat = stats["latency_ms"]
     speed = (f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms" if stats["fps"] is not None
              else f"FPS not measured ({stats['fps_note']})")
+    if stats["fps"] is not None and stats["fps_note"]:
+        speed += f" ({stats['fps_note']})"
     print(f"{op.name} ({op.label()}) on {args.source}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
           f"{speed}, dropped {stats['dropped']}, ended: {result.end}" + (f" ({result.error})" if result.error else ""))
     print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))

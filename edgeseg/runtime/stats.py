@@ -111,8 +111,18 @@ class Stats:
                     "that FPS and latency exclude (--warmup)")
         return None
 
+    @property
+    def caveat(self) -> str | None:
+        """Why a measured FPS overstates the point's rate: every keyframe fell in the warm-up (a clip shorter than a
+        few keyframe intervals), so FPS counts propagated frames only. None when there is nothing to say."""
+        if self.unmeasured is None and self.keyframes == 0 and self.frames > self.counted:
+            return (f"no keyframe after the {self.warmup} warm-up frame(s): FPS and latency count propagated frames "
+                    "only; run more frames than the keyframe interval")
+        return None
+
     def to_json(self) -> dict[str, Any]:
-        """The run's figures; FPS and latency are null, with ``fps_note`` saying why, when nothing was measured."""
+        """The run's figures; FPS and latency are null, with ``fps_note`` saying why, when nothing was measured;
+        ``fps_note`` also names a caveat of a measured FPS (no keyframe after the warm-up)."""
         n = max(1, self.counted)
         lat = np.asarray(self.latencies) * 1000
         measured = self.unmeasured is None and lat.size > 0
@@ -121,7 +131,7 @@ class Stats:
             return round(float(np.percentile(lat, q)), 3) if measured else None
         return {"frames": self.frames, "counted_frames": self.counted, "warmup_frames": min(self.frames, self.warmup),
                 "keyframes": self.keyframes, "fps": round(float(self.fps), 3) if measured else None,
-                "fps_note": self.unmeasured,
+                "fps_note": self.unmeasured or self.caveat,
                 "latency_ms": {"p50": pct(50), "p99": pct(99), "mean": round(float(lat.mean()), 3) if measured else None},
                 "stage_ms": {s: round(1000 * self._stage.get(s, 0.0) / n, 3) for s in STAGES},
                 "refinement": {"frames": self.refined, "tiled_frames": self.tiled, "tiles": self.tiles},

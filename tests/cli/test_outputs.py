@@ -94,3 +94,15 @@ def test_a_run_too_short_to_measure_says_so_in_strict_json(tiny_set, clip, tmp_p
     text = (tmp_path / "s.json").read_text()
     stats = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert stats["fps"] is None and stats["latency_ms"]["p50"] is None and "warm-up" in stats["fps_note"]
+
+
+def test_a_run_whose_keyframes_all_fell_in_the_warm_up_says_its_fps_counts_propagated_frames_only(tiny_set, clip, tmp_path):
+    """evs14 keys every 17th frame: over 10 frames its only keyframe is frame 0, inside the 3 warm-up frames."""
+    r = run_cli("run", "--bundle", str(tiny_set[1]), "--source", str(clip), "--profile", "evs14", "--max-frames", "10",
+                "--stats", str(tmp_path / "s.json"), "--quiet")
+    assert r.returncode == 0 and "propagated frames only" in r.stdout
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["fps"] is not None and stats["keyframes"] == 0 and "no keyframe after the 3 warm-up" in stats["fps_note"]
+    r = run_cli("run", "--bundle", str(tiny_set[1]), "--source", str(clip), "--profile", "evs14", "--max-frames", "30",
+                "--stats", str(tmp_path / "t.json"), "--quiet")
+    assert json.loads((tmp_path / "t.json").read_text())["fps_note"] is None  # frame 17 is a keyframe: nothing to say
