@@ -93,8 +93,9 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
     own_keys = _own_keys(op)
     try:
         with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe, \
-                (nullcontext(None) if own_keys else
-                 Pipeline(bundle, keyframes_only(op), backend=opts.backend, flow_threads=opts.flow_threads)) as keys_pipe:
+                (nullcontext(None) if own_keys else  # on the point's own engines: one copy of the model in memory
+                 Pipeline(bundle, keyframes_only(op), backend=opts.backend, flow_threads=opts.flow_threads,
+                          engines=pipe.engines)) as keys_pipe:
             passes, labels, keys, key_passes = [], [], [], []
             frame_s: dict[bool, list[float]] = {True: [], False: []}  # per-frame seconds, keyframes and the others
             warmup = min(opts.warmup, len(clip.frames) // 2)

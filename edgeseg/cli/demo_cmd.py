@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
     source = open_source(source_uri)
     legend = None if args.no_legend else bundle.manifest.classes.names
-    bar = tqdm(total=args.frames, unit="frame", desc=f"overlay video ({VIDEO_POINT})", disable=args.no_progress,
+    bar = tqdm(total=len(clip.frames), unit="frame", desc=f"overlay video ({VIDEO_POINT})", disable=args.no_progress,
                file=sys.stderr)
     try:
         with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:

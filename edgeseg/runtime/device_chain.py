@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.runtime.bundle import Bundle, graph_key
-from edgeseg.runtime.engine import Engine
+from edgeseg.runtime.engine import Engine, close_engine
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 
 FRAME, SIZE, LABELS = "frame", "size", "labels"  # the names edgeseg.export.keyframe_graphs gives them
@@ -25,6 +25,7 @@ class GraphKeyframes:
 
     def __init__(self, backbone: Any, pre: Any, post: Any, device: str | None = None):
         self.engine, self.pre, self.post = backbone, pre.session, post.session
+        self._opened = (pre, post)  # closed with the chain; the backbone belongs to its opener
         self.wraps = backbone  # device_chain.wrapped
         self.inputs, self.output_names = backbone.inputs, backbone.output_names
         self.device = device or ("cuda" if "CUDAExecutionProvider" in backbone.session.get_providers() else "cpu")
@@ -58,6 +59,11 @@ class GraphKeyframes:
         feats = host[io.features][0] if io.features else None
         return KeyOutput(np.ascontiguousarray(host[io.output.name][0], dtype=np.float32), None, feats, frame_labels=labels)
 
+    def close(self) -> None:
+        """Release the pre/post engines (``release``)."""
+        for engine in self._opened:
+            close_engine(engine)
+
 
 def keys(downscale: float) -> tuple[str, str]:
     """The manifest keys of the pre graph at ``downscale`` and of the post graph."""
@@ -76,7 +82,12 @@ def chained(bundle: Bundle, downscale: float, backbone: Engine, open_graph: Any)
     from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, has_gpu_provider
     if not isinstance(backbone, OnnxRuntimeEngine) or not has_gpu_provider():
         return backbone
-    return GraphKeyframes(backbone, open_graph(pre), open_graph(post))
+    first = open_graph(pre)
+    try:
+        return GraphKeyframes(backbone, first, open_graph(post))
+    except BaseException:
+        close_engine(first)
+        raise
 
 
 def _tensorrt_chain(backbone: Any, pre: str, post: str, open_graph: Any) -> Engine:

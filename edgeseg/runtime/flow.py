@@ -42,11 +42,13 @@ def _calc(dis: cv2.DISOpticalFlow, params: FlowParams, finest_scale: int, a: np.
     the default point) got pyramid levels without rows, corrupting the heap (segfaults seen with OpenCV 5.1)."""
     h, w = a.shape[:2]
     patch = params.patch_size
-    depth = pyramid_depth(w, h, patch)
-    if depth < 0 or min(h, w) < patch:  # where OpenCV's DIS raises (checked over every size up to 69x69)
+    # where OpenCV's DIS raises (checked over every size up to 69x69); the size test first: log of 0
+    depth = -1 if min(h, w) < patch else pyramid_depth(w, h, patch)
+    if depth < 0:
         longer = math.floor(4 * patch / 2 ** 1.5) + 1
-        raise UsageError(f"DIS optical flow with patch size {patch} cannot run on {w}x{h} images (too small): both "
-                         f"sides must be >= {patch} and one >= {longer}")
+        at = "" if params.scale == 1.0 else f" (the frame at flow scale {params.scale})"
+        raise UsageError(f"DIS optical flow with patch size {patch} cannot run on {w}x{h} images{at}: too small; "
+                         f"both sides must be >= {patch} and one >= {longer}")
     if depth >= finest_scale:
         return dis.calc(a, b, None)
     dis.setFinestScale(depth)

@@ -179,9 +179,9 @@ class Pipeline:
                 close_engine(engine)
             raise
         self._drain()  # a keyframe still running in the background uses the engines being replaced
-        engines: dict[str, Engine] = {k: shared.get(k) or self._owned.get(k) or opened[k] for k in needed}
+        chosen: dict[str, Engine] = {k: shared.get(k) or self._owned.get(k) or opened[k] for k in needed}
         try:
-            chain = self._chain(op, engines[graph_key("backbone", op.downscale)])
+            chain = self._chain(op, chosen[graph_key("backbone", op.downscale)])
         except BaseException:
             for engine in opened.values():
                 close_engine(engine)
@@ -191,7 +191,7 @@ class Pipeline:
         self._owned.update(opened)
         for k in [k for k in self._owned if k not in needed or k in shared]:
             close_engine(self._owned.pop(k))
-        self._shared, self.op, self.engines, self.backbone = shared, op, engines, chain
+        self._shared, self.op, self.engines, self.backbone = shared, op, chosen, chain
         self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
                                      self.tile_budget) if "refiner" in self.engines else None
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None

@@ -79,6 +79,14 @@ def test_a_frame_too_small_for_dis_is_refused_with_a_usage_error(h, w):
         est.between(*[est.flow_image(g) for g in moving_pair(h, w)], (h, w))
 
 
+def test_an_empty_frame_and_a_frame_too_small_at_the_flow_scale_are_usage_errors_too():
+    empty = np.zeros((0, 40), np.uint8)
+    with pytest.raises(UsageError, match="0x0|40x0"):
+        FlowEstimator().backward(empty, empty)
+    with pytest.raises(UsageError, match=r"10x10 images \(the frame at flow scale 0.5\)"):
+        FlowEstimator(FlowParams(scale=0.5, patch_size=12)).backward(*moving_pair(20, 20))
+
+
 def test_the_runtime_flow_is_dis_own_flow_on_camvid(camvid):
     est = FlowEstimator()
     files = sorted((camvid / "val").glob("*.png"))[:12]

@@ -60,7 +60,7 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
 
     from edgeseg.runtime.backends.tensorrt_build import (
         KEYFRAME_ROLES,
-        EngineBuildError,
+        GraphRefusedError,
         build_graph_engine,
         failure_marker,
         record_failure,
@@ -76,15 +76,15 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
                                "on this machine")
     keyframe_graph = bundle.graphs[key].role in KEYFRAME_ROLES
     failed = failure_marker(folder, bundle, key, trt.__version__, f"{gpu.name}|{gpu.compute_capability}")
-    if keyframe_graph and failed.is_file():  # TensorRT would fail again: do not spend the build time on every run
-        raise EngineBuildError(f"TensorRT {trt.__version__} failed to build {key!r} before: "
+    if keyframe_graph and failed.is_file():  # TensorRT would refuse it again: do not spend the build time on every run
+        raise GraphRefusedError(f"TensorRT {trt.__version__} failed to build {key!r} before: "
                                f"{failed.read_text().strip()} (delete {failed} to try again)")
     print(f"edgeseg: building a TensorRT engine for {key!r}: {reason} (once; cached in {folder})", file=log)
     try:
         build_graph_engine(bundle, key, folder)
     except PermissionError:
         raise BundleError(f"cannot write the engine for {key!r} into {folder}; pass --engine-cache DIR") from None
-    except EngineBuildError as e:
+    except GraphRefusedError as e:  # it will refuse it again: remembered (a build out of memory is tried again)
         if keyframe_graph:
             record_failure(folder, bundle, key, str(e))
         raise

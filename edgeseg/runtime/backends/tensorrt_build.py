@@ -34,6 +34,11 @@ class EngineBuildError(EdgesegError):
     """TensorRT could not parse a graph or build an engine."""
 
 
+class GraphRefusedError(EngineBuildError):
+    """TensorRT refuses the graph itself (its parser, the optimisation profile): another build on the same TensorRT
+    and GPU gives the same answer. Failures that may not repeat (memory, workspace) are plain EngineBuildErrors."""
+
+
 KEYFRAME_ROLES = ("pre", "post")  # edgeseg.export.keyframe_graphs
 # The frame sizes the keyframe graphs' engines take (their one optimisation profile): 16x16 to 4K, tuned for 1080p
 FRAME_MIN, FRAME_OPT, FRAME_MAX = (16, 16), (1080, 1920), (2160, 3840)
@@ -58,7 +63,8 @@ def build_engines(bundle: Bundle, folder: Path, workspace_mib: int = 1024) -> di
         except EngineBuildError as e:
             if entry.role not in KEYFRAME_ROLES:
                 raise
-            record_failure(folder, bundle, key, str(e))
+            if isinstance(e, GraphRefusedError):
+                record_failure(folder, bundle, key, str(e))
             print(f"edgeseg: warning: no TensorRT engine for {key!r} ({e}); keyframes will do their pre- and "
                   "post-processing on the host", file=sys.stderr)
     return records
@@ -103,9 +109,10 @@ def engine_digest(bundle: Bundle, key: str) -> str:
 
 
 def failure_marker(folder: Path, bundle: Bundle, key: str, trt_version: str, gpu_key: str) -> Path:
-    """Where a failed build of keyframe graph ``key`` is recorded (keyed like its engine), so that a pre/post graph
-    TensorRT will not build is not tried again on every run (keyframes then do their pre/post-processing on the
-    host): deleting the file allows another try. Other graphs' failures are not recorded: they are errors."""
+    """Where TensorRT's refusal of keyframe graph ``key`` is recorded (keyed like its engine; ``GraphRefusedError``
+    only, not a build that ran out of memory), so that a pre/post graph TensorRT will not take is not tried again on
+    every run (keyframes then do their pre/post-processing on the host): deleting the file allows another try.
+    Other graphs' failures are not recorded: they are errors."""
     return folder / f"{hashlib.sha256(f'{engine_digest(bundle, key)}|{trt_version}|{gpu_key}'.encode()).hexdigest()[:24]}.failed"
 
 
@@ -163,7 +170,7 @@ def _add_profile(builder: trt.Builder, network: trt.INetworkDefinition, config: 
             shapes.append(tuple(shape))
         profile.set_shape(t.name, shapes[0], shapes[1], shapes[2])
     if config.add_optimization_profile(profile) < 0:
-        raise EngineBuildError(f"TensorRT refused the optimisation profile of {network.name or 'a keyframe graph'} "
+        raise GraphRefusedError(f"TensorRT refused the optimisation profile of {network.name or 'a keyframe graph'} "
                                f"(frames {FRAME_MIN} to {FRAME_MAX}, scores {small} to {large})")
 
 
@@ -176,13 +183,13 @@ def _build_one(logger: trt.ILogger, onnx_path: Path, workspace_mib: int, cache_b
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
+        raise GraphRefusedError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
     try:
         _add_profile(builder, network, config, score_sizes)
     except (RuntimeError, ValueError, TypeError) as e:  # the bindings raise these for shapes a profile cannot take
-        raise EngineBuildError(f"TensorRT refused the optimisation profile of {onnx_path.name}: {e}") from None
+        raise GraphRefusedError(f"TensorRT refused the optimisation profile of {onnx_path.name}: {e}") from None
     try:
         cache = config.create_timing_cache(cache_bytes)
     except Exception:  # a damaged cache file: TensorRT raises its own types
