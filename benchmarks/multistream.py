@@ -20,20 +20,12 @@ from _report import DATA, ensure_bundle, publish
 
 from edgeseg.profiles import load_profile
 from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.multistream import Stream, run_streams
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.sources import open_source
+from edgeseg.runtime.launch import open_session
 
 
 def run(bundle, op, source: str, n: int, stagger: bool) -> dict:
-    first = Pipeline(bundle, op)
-    pipes = [first] + [Pipeline(bundle, op, engines=first.engines) for _ in range(n - 1)]
-    streams = [Stream(f"s{i}", open_source(source), p) for i, p in enumerate(pipes)]
-    try:
-        return run_streams(streams, stagger=stagger).to_json()
-    finally:
-        for p in reversed(pipes):
-            p.close()
+    session, _ = open_session(bundle, op, [source] * n, mode="sync", stagger=stagger)
+    return session.run().stats
 
 
 def main() -> int:

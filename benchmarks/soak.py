@@ -7,7 +7,7 @@ threads a kernel call starts for itself when it finds the pool busy, so its rang
 the Python count by up to the kernel thread count.
 
 The source is the clip decoded once and replayed forever at --rate frames/s (a camera stand-in that
-never runs out); the runner's reader thread, drop counting, pipeline threads and the video-free null sink
+never runs out); the session's reader thread, drop counting, pipeline threads and the video-free null sink
 are the real ones.
 
     python benchmarks/soak.py [--bundle runs/precisions/fp32] [--frames 20000] [--profile evs07] [--rate 120]
@@ -33,9 +33,9 @@ from _report import DATA, publish  # benchmarks/_report.py (scripts run from thi
 
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
-from edgeseg.runtime import runner
 from edgeseg.runtime.bundle import load_bundle
 from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.session import Session, Stream
 from edgeseg.runtime.sinks import NullSink
 from edgeseg.runtime.sources import Read, Source, Status, sample_path
 from edgeseg.runtime.stats import rss_mb
@@ -118,7 +118,12 @@ def main() -> int:
     if args.tracemalloc:
         tracemalloc.start(10)
 
-    def on_frame(out, stats) -> None:
+    class Soak:  # an observer of the session: samples memory, threads and descriptors every 500 frames
+        def on_tick(self, session, tick) -> None:
+            stats = session.streams[0].pipeline.stats
+            on_frame(stats)
+
+    def on_frame(stats) -> None:
         n = stats.frames
         if n == args.warmup:
             base["rss"], (base["os_threads"], base["threads"], base["fds"]) = rss_mb(), counts()
@@ -136,9 +141,9 @@ def main() -> int:
         proc.start()
     t = time.perf_counter()
     try:
-        with Pipeline(bundle, op, overlap=True) as pipe:
-            result = runner.run(pipe, LoopSource(frames, args.rate), NullSink(), mode="live", max_frames=args.frames,
-                                on_frame=on_frame)
+        session = Session([Stream("loop", LoopSource(frames, args.rate), Pipeline(bundle, op, overlap=True), NullSink())],
+                          mode="live", max_frames=args.frames, observers=[Soak()])
+        result = session.run()
     finally:
         for proc in loaders:
             proc.terminate()

@@ -9,7 +9,6 @@ It is the machinery the CLI runs (the same pipeline, engines, kernels), without 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +22,9 @@ from edgeseg.runtime.bundle import Bundle, load_bundle
 from edgeseg.runtime.engine import best_backend
 from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline import FrameOutput, Pipeline
-from edgeseg.runtime.runner import timed_read
+from edgeseg.runtime.session import Session, Stream, rgb_of
 from edgeseg.runtime.sinks import render
-from edgeseg.runtime.sources import Status, open_source
+from edgeseg.runtime.sources import open_source
 from edgeseg.runtime.stats import Stats
 
 
@@ -101,19 +100,16 @@ class Segmenter:
 
         A live source that stalls is reconnected up to ``retries`` times with back-off; the stream then ends.
         """
-        src = open_source(source)
-        try:
-            count = 0
-            while max_frames is None or count < max_frames:
-                r, arrival = timed_read(src, self._stats, retries, threading.Event())  # counts it read, times decode
-                if r.status is not Status.FRAME or r.frame is None:
-                    if r.status is Status.ERROR:
-                        raise UsageError(f"{source}: {r.reason}")
-                    return
-                count += 1
-                yield self._process(r.frame, arrival)  # latency from the read on, as in the CLI
-        finally:
-            src.close()
+        pipeline = self._open()
+        # the one frame loop; the Segmenter keeps its pipeline (and statistics) when the stream ends
+        session = Session([Stream(source, open_source(source), pipeline)], max_frames=max_frames, retries=retries,
+                          warmup=None, owns_pipelines=False)
+        for tick in session.ticks():
+            done = tick.frames[0]
+            yield Result(done.output.labels, done.output.keyframe, done.output.index, rgb_of(done.read), self.colors,
+                         self.class_names)
+        if session.end == "source_error":
+            raise UsageError(f"{source}: {session.error}")
 
     def stats(self) -> dict[str, Any]:
         """Frames, FPS, latency percentiles and per-stage milliseconds so far (the ``--stats`` fields)."""

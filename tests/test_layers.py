@@ -54,3 +54,60 @@ def test_the_walk_sees_lazy_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from edgeseg.cli.main import main\n")
     assert imports(f) == [(2, "cli")]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """edgeseg module -> the edgeseg modules it imports, lazy and TYPE_CHECKING imports included."""
+    modules = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in PACKAGE.rglob("*.py")}
+
+    def owner(name: str) -> str:  # the module a dotted name lives in (a name imported from a module: the module)
+        while name not in modules and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("edgeseg"):
+                deps |= {owner(f"{node.module}.{a.name}") for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {owner(a.name) for a in node.names if a.name.startswith("edgeseg")}
+        graph[name] = deps - {name, "edgeseg"}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or around a loop (Tarjan's components > 1)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles():
+    assert circles(import_graph()) == []
+
+
+def test_the_circle_check_can_fail():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -5,9 +5,8 @@ temporal consistency. One row per operating point in the profiler JSON format of
 from __future__ import annotations
 
 import statistics
-import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -24,6 +23,8 @@ from edgeseg.runtime.bundle import Bundle
 from edgeseg.runtime.flow import to_gray
 from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline import Pipeline, required_graphs
+from edgeseg.runtime.session import Delivered, Session, Stream
+from edgeseg.runtime.sources import FrameListSource
 from edgeseg.runtime.stats import STAGES, Stats
 
 BASELINE = "evs01"  # speedups are relative to it (EVS Table 2's full-rate point)
@@ -95,7 +96,7 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
         with Pipeline(bundle, op, backend=opts.backend, flow_threads=opts.flow_threads) as pipe, \
                 (nullcontext(None) if own_keys else  # on the point's own engines: one copy of the model in memory
                  Pipeline(bundle, keyframes_only(op), backend=opts.backend, flow_threads=opts.flow_threads,
-                          engines=pipe.engines)) as keys_pipe:
+                          engines=pipe.engine_set)) as keys_pipe:
             passes, labels, keys, key_passes = [], [], [], []
             frame_s: dict[bool, list[float]] = {True: [], False: []}  # per-frame seconds, keyframes and the others
             warmup = min(opts.warmup, len(clip.frames) // 2)
@@ -103,14 +104,12 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                 pass_keys: list[float] = []
                 pipe.reset()
                 pipe.stats = Stats(warmup=warmup)
-                pipe.stats.begin()
-                for i, rgb in enumerate(clip.frames):
-                    t = time.perf_counter()
-                    out = pipe.process(rgb)
+                for i, done in enumerate(timed_frames(pipe, clip.frames, warmup)):
+                    out = done.output
                     if i >= warmup:
-                        frame_s[out.keyframe].append(time.perf_counter() - t)
+                        frame_s[out.keyframe].append(done.seconds)
                         if out.keyframe:
-                            pass_keys.append(frame_s[True][-1])
+                            pass_keys.append(done.seconds)
                     if rep == 0:
                         labels.append(out.labels)
                         keys.append(out.keyframe)
@@ -179,16 +178,22 @@ def keyframes_only(op: OperatingPoint) -> OperatingPoint:
     return replace(op, name=f"{op.name}-keyframes", keyframe_interval=1, adaptive=None, warp=False, refine=False)
 
 
+def timed_frames(pipe: Pipeline, frames: list[np.ndarray], warmup: int | None = None) -> Iterator[Delivered]:
+    """``frames`` through ``pipe`` in order, by the one frame loop (a Session the pipeline outlives); each
+    with the pipeline's seconds on it."""
+    session = Session([Stream(pipe.op.name, FrameListSource(frames), pipe)], warmup=warmup, owns_pipelines=False)
+    for tick in session.ticks():
+        yield tick.frames[0]
+
+
 def _key_pass(pipe: Pipeline, frames: list[np.ndarray], warmup: int, on_frame: Callable[[], None] | None
               ) -> float | None:
     """Median seconds of a keyframe over ``frames`` after ``warmup``, every frame a keyframe."""
     pipe.reset()
     times = []
-    for i, rgb in enumerate(frames):
-        t = time.perf_counter()
-        pipe.process(rgb)
+    for i, done in enumerate(timed_frames(pipe, frames)):
         if i >= warmup:
-            times.append(time.perf_counter() - t)
+            times.append(done.seconds)
         if on_frame is not None:
             on_frame()
     return statistics.median(times) if times else None

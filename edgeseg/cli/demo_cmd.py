@@ -83,19 +83,15 @@ def next_step(bundle_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from edgeseg.bench.report import plot, table, write_json
     from edgeseg.bench.session import profile
     from edgeseg.bench.sweep import SweepOptions
     from edgeseg.profiles.schema import load_profile
-    from edgeseg.runtime import runner
     from edgeseg.runtime.bundle import load_bundle
     from edgeseg.runtime.engine import best_backend
-    from edgeseg.runtime.pipeline import Pipeline
-    from edgeseg.runtime.sinks import VideoSink
-    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.launch import open_session
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,16 +105,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"edgeseg demo: no CamVid under $EDGESEG_DATA, running on {SOURCE} without labels (FPS only)", file=sys.stderr)
     machine, rows, clip = profile(str(bundle_dir), source_uri, labels, names, args.frames, SweepOptions(backend=backend),
                                   progress=not args.no_progress)
-    bundle = load_bundle(bundle_dir)
-    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
-    source = open_source(source_uri)
-    legend = None if args.no_legend else bundle.manifest.classes.names
+    session, _ = open_session(load_bundle(bundle_dir), load_profile(VIDEO_POINT), [source_uri], [str(files["video"])],
+                              mode="sync", backend=backend, legend=not args.no_legend, max_frames=args.frames)
     bar = tqdm(total=len(clip.frames), unit="frame", desc=f"overlay video ({VIDEO_POINT})", disable=args.no_progress,
                file=sys.stderr)
     try:
-        with Pipeline(bundle, load_profile(VIDEO_POINT), backend=backend) as pipe:
-            result = runner.run(pipe, source, VideoSink(files["video"], palette, fps=source.fps, names=legend),
-                                max_frames=args.frames, on_frame=lambda *_: bar.update())
+        for _ in session.ticks():
+            bar.update()
     finally:
         bar.close()
     write_json(files["json"], machine, rows, {"source": source_uri, "bundle": str(bundle_dir), "labelled_frames": clip.labelled})
@@ -126,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(clip.frames)} frames of {source_uri}" + (f", {clip.labelled} labelled" if clip.labels else "") +
           f"; backend {backend}; sync mode")
     print(table(rows))
-    print(f"\noverlay video ({VIDEO_POINT}, {result.stats['frames']} frames): {files['video']}")
+    video_failed = session.result().failed
+    print(f"\noverlay video ({VIDEO_POINT}, {session.ticks_done} frames): " +
+          (f"failed: {session.error}" if video_failed else str(files["video"])))
     print(f"profile JSON: {files['json']}\nplot: {files['plot']}")
     print(next_step(bundle_dir))
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    return 0 if all(r["status"] == "ok" for r in rows) and not video_failed else 1

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         tensorrt_cuda_major,
         version_mismatches,
     )
-    from edgeseg.runtime.engine import best_backend
+    from edgeseg.runtime.engine import BACKEND_TABLE, best_backend
 
     rows = [("edgeseg", __version__), ("python", platform.python_version()), ("platform", platform.platform()),
             ("cpu cores", str(os.cpu_count())), ("numpy", _version("numpy")), ("opencv", cv2.__version__),
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     except EdgesegError as exc:
         rows.append(("CUDA GPU", f"unavailable: {str(exc).split(';')[0]}"))
     rows += [("MISMATCH", problem) for problem in version_mismatches()]
+    for b in BACKEND_TABLE.values():  # one line per backend, from the backend table
+        where = ("on a GPU here" if b.on_gpu() else "CPU only here") if b.available() else "not available here"
+        rows.append((f"backend {b.name}", f"{where}: {b.summary}"))
     rows.append(("default backend", best_backend()))
     if not args.no_cameras:
         cams = sorted(glob.glob("/dev/video*"))

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import itertools
-import math
 import signal
 import sys
 import threading
 import time
 from typing import Any
-
-import numpy as np
 
 from edgeseg._fs import atomic_write_text
 from edgeseg._json import dumps
@@ -80,117 +76,40 @@ def write_stats(path: str | None, stats: dict[str, Any]) -> None:
         raise SinkError(f"cannot write the stats to {path}: {exc.strerror or exc}") from None
 
 
-def run_many(args: argparse.Namespace, bundle: Any, op: Any, options: VideoOptions, backend: str, sources: list[str],
-             sinks: list[str]) -> int:
-    """Several sources in one process: shared engines, round-robin ticks, staggered keyframes (runtime.multistream)."""
-    from contextlib import ExitStack
-
-    from edgeseg.runtime.multistream import Stream, run_streams, switch_all
-    from edgeseg.runtime.pipeline import Pipeline
-    from edgeseg.runtime.sinks import open_sink
-    from edgeseg.runtime.sources import open_source
-
-    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
-    names = None if args.no_legend else bundle.manifest.classes.names
-    with ExitStack() as undo:  # whatever was opened is closed again if a later one fails
-        opened, outs, pipes = [], [], []
-        for uri in sources:
-            opened.append(open_source(uri, options))
-            undo.callback(opened[-1].close)
-        mode = args.mode or ("live" if any(src.live for src in opened) else "sync")
-        for uri, src in zip(sinks, opened):
-            outs.append(open_sink(uri, palette, fps=src.fps, options=options, names=names))
-            undo.callback(outs[-1].close)
-        for _ in sources:
-            shared = pipes[0].engines if pipes else None
-            pipes.append(Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads,
-                                  engine_cache=args.engine_cache, engines=shared))
-            undo.callback(pipes[-1].close)
-        undo.pop_all()
-    for pipe in pipes:
-        pipe.stats.warmup = args.warmup
-    mosaic = outs[0] if len(outs) == 1 else None
-    per_stream = [None] * len(sources) if mosaic else outs
-    # names tell streams apart in the stats even when the same URI is given twice
-    stream_names = [uri if sources.count(uri) == 1 else f"{uri}#{i}" for i, uri in enumerate(sources)]
-    streams = [Stream(name, src, pipe, out) for name, src, pipe, out in zip(stream_names, opened, pipes, per_stream)]
-    stop = threading.Event()
-    previous = stop_on_signals(stop)
-    view = live_view(outs, bundle, lambda: {"streams": [s.summary() for s in streams]}, lambda: streams[0].pipeline.op.name)
-
-    def on_tick(tick: int, outputs: dict) -> None:
-        if view is not None and (name := view.take_request()):
-            switch_safely(name, lambda op: switch_all(streams, op))
-
-    try:
-        result = run_streams(streams, mosaic, mode=mode, stagger=not args.no_stagger, max_frames=args.max_frames,
-                             retries=args.retries, stop=stop, warmup_ticks=args.warmup, on_tick=on_tick)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for pipe in reversed(pipes):  # the first owns the shared engines: closed last
-            pipe.close()
-    op = pipes[0].op  # the live page may have switched it
-    stats = {"profile": op.name, "operating_point": op.label(), "sources": sources, "sinks": sinks, "backend": backend,
-             "mode": mode, "stagger": not args.no_stagger, **result.to_json()}
-    tick = result.tick_ms
-    print(f"{op.name} ({op.label()}) on {len(sources)} sources, {'aligned' if args.no_stagger else 'staggered'} keyframes: "
-          f"{result.ticks} ticks, " + (f"{result.fps:.1f} FPS in all, tick p50 {tick['p50']:.1f} ms p99 {tick['p99']:.1f} ms"
-                                        if result.fps and tick["p50"] is not None else "too short to measure") +
-          f", ended: {result.end}")
-    for s in result.streams:
-        fps = f"{s['fps']:.1f} FPS" if s["fps"] is not None else "FPS not measured"
-        print(f"  {s['source']}: {s['frames']} frames, {fps}, {s['keyframes']} keyframes, dropped {s['dropped']}, "
-              f"ended: {s['end']}" + (f" ({s['error']})" if s["error"] else ""))
-    write_stats(args.stats, stats)
-    for err in result.errors:
-        print(f"edgeseg run: error: {err}", file=sys.stderr)
-    failed = result.end == "sink_failed" or any(s["end"] in ("source_error", "sink_failed") for s in result.streams)
-    return 1 if failed else 0
-
-
-def live_view(sinks: list[Any], bundle: Any, stats: Any, current: Any) -> Any:
-    """The live page of an http:// sink among ``sinks``, told where the run's figures are and which operating
-    points it may offer (the built-ins this bundle has every graph for); None without one."""
+def offered_points(bundle: Any) -> list[str]:
+    """The built-in operating points this bundle has every graph for: what the live page offers."""
     from edgeseg.profiles.schema import builtin_names, load_profile
-    from edgeseg.runtime.http_view import HttpSink
     from edgeseg.runtime.pipeline import runnable
-    sink = next((s for s in sinks if isinstance(s, HttpSink)), None)
-    if sink is None:
-        return None
-    offered = [n for n in builtin_names() if runnable(bundle, load_profile(n))]
-    sink.view.stats, sink.view.current, sink.view.profiles = stats, current, offered
-    print(f"edgeseg: live view on {sink.url}", file=sys.stderr)
-    return sink.view
+    return [n for n in builtin_names() if runnable(bundle, load_profile(n))]
 
 
-def switch_safely(name: str, switch: Any) -> None:
-    """Switch to the operating point ``name``; a failure (an engine that cannot be built) is one line and the run
-    goes on under the current point."""
-    from edgeseg.errors import EdgesegError
-    from edgeseg.profiles.schema import load_profile
-    try:
-        switch(load_profile(name))
-    except EdgesegError as exc:
-        print(f"edgeseg run: cannot switch to {name}: {exc}", file=sys.stderr)
+class StatusLine:
+    """An observer printing the session's figures on one stderr line, twice a second, while it runs."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.shown = False
+
+    def on_tick(self, session: Any, tick: Any) -> None:
+        now = time.perf_counter()
+        if now - self.last > 0.5:
+            self.last, self.shown = now, True
+            print(status_line(session.snapshot()), end="", file=sys.stderr, flush=True)
 
 
-def status_line(stats: Any) -> str:
-    fps = stats.fps
-    recent = list(itertools.islice(reversed(stats.latencies), 50))
-    lat = np.median(recent) * 1000 if recent else float("nan")
-    fps_text = "warming up" if math.isnan(fps) else f"{fps:6.1f} FPS"
-    return f"\rframe {stats.frames:6d}  {fps_text}  latency {lat:6.1f} ms  keyframes {stats.keyframes}  dropped {stats.dropped}"
+def status_line(stats: dict[str, Any]) -> str:
+    """One line of a session snapshot (totals of every stream)."""
+    fps_text = "warming up" if stats["fps"] is None else f"{stats['fps']:6.1f} FPS"
+    lat = stats["latency_ms"]["p50"]
+    return (f"\rframe {stats['frames']:6d}  {fps_text}  latency {lat if lat is not None else float('nan'):6.1f} ms  "
+            f"keyframes {stats['keyframes']}  dropped {stats['dropped']}")
 
 
 def run(args: argparse.Namespace) -> int:
     from edgeseg.profiles.schema import load_profile
-    from edgeseg.runtime import runner
     from edgeseg.runtime.bundle import load_bundle
     from edgeseg.runtime.engine import best_backend
-    from edgeseg.runtime.pipeline import Pipeline
-    from edgeseg.runtime.sinks import open_sink
-    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.launch import open_session
 
     bundle = load_bundle(args.bundle)
     op = load_profile(args.profile)
@@ -198,65 +117,57 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--width, --height, --rate and --latency must be >= 0")
     options = VideoOptions(width=args.width, height=args.height, rate=args.rate, latency=args.latency, codec=args.codec)
     sources, sinks = args.source or [DEFAULT_SOURCE], args.sink or ["null://"]
-    if len(sinks) not in (1, len(sources)):
-        raise UsageError(f"{len(sinks)} --sink for {len(sources)} --source: give one sink per source, or one sink "
-                         "(a mosaic of all streams)")
     backend = args.backend or best_backend()
-    if len(sources) > 1:
-        return run_many(args, bundle, op, options, backend, sources, sinks)
-    args.source, args.sink = sources[0], sinks[0]
-    source = open_source(args.source, options)
-    mode = args.mode or ("live" if source.live else "sync")
-    palette = np.asarray(bundle.manifest.classes.palette, np.uint8)
-    try:
-        sink = open_sink(args.sink, palette, fps=source.fps, options=options,
-                         names=None if args.no_legend else bundle.manifest.classes.names)
-    except BaseException:
-        source.close()
-        raise
-    try:  # live mode segments keyframes in the background while later frames are propagated
-        pipeline = Pipeline(bundle, op, backend=backend, flow_threads=args.flow_threads, overlap=mode == "live",
-                            engine_cache=args.engine_cache)
-    except BaseException:
-        sink.close()  # nothing written yet: a video sink removes its temporary file
-        source.close()
-        raise
-    pipeline.stats.warmup = args.warmup
     stop = threading.Event()
+    status = StatusLine() if not args.quiet and sys.stderr.isatty() else None
+    session, view = open_session(bundle, op, sources, sinks, options=options, mode=args.mode, backend=backend,
+                                 flow_threads=args.flow_threads, engine_cache=args.engine_cache,
+                                 legend=not args.no_legend, stagger=not args.no_stagger, max_frames=args.max_frames,
+                                 retries=args.retries, warmup=args.warmup, stop=stop,
+                                 observers=[status] if status else [], resolve=load_profile)
+    if view is not None:  # the page offers the built-in points this bundle has every graph for
+        view.attach(session, offered_points(bundle))
+        print(f"edgeseg: live view on {view.url}", file=sys.stderr)
     previous = stop_on_signals(stop)
-    last = [0.0]
-    view = live_view([sink], bundle, lambda: {"source": args.source, **pipeline.stats.to_json()}, lambda: pipeline.op.name)
-
-    def on_frame(out: Any, stats: Any) -> None:
-        if view is not None and (name := view.take_request()):
-            switch_safely(name, lambda op: pipeline.switch(op))  # asked for on the live page
-        now = time.perf_counter()
-        if not args.quiet and sys.stderr.isatty() and now - last[0] > 0.5:
-            last[0] = now
-            print(status_line(stats), end="", file=sys.stderr, flush=True)
-
     try:
-        result = runner.run(pipeline, source, sink, mode=mode, max_frames=args.max_frames, retries=args.retries, stop=stop,
-                     on_frame=on_frame)
+        result = session.run()
     finally:
+        session.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        pipeline.close()
-    op = pipeline.op  # the live page may have switched it
-    stats = {"profile": op.name, "operating_point": op.label(), "source": args.source, "sink": args.sink,
-             "backend": backend, **result.stats}
-    if not args.quiet and sys.stderr.isatty():
+    if status is not None and status.shown:
         print(file=sys.stderr)
-    lat = stats["latency_ms"]
-    speed = (f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms" if stats["fps"] is not None
-             else f"FPS not measured ({stats['fps_note']})")
+    op = session.op  # the live page may have switched it
+    stats = {"profile": op.name, "operating_point": op.label(), "sources": sources, "sinks": sinks, "backend": backend,
+             "stagger": not args.no_stagger, **result.stats, "errors": result.errors or None}
+    if len(sources) == 1:  # the single-source fields of earlier releases
+        stats = {"source": sources[0], "sink": sinks[0], **stats}
+    print_summary(op, sources, stats, args.no_stagger)
+    write_stats(args.stats, stats)
+    for err in result.errors:
+        print(f"edgeseg run: error: {err}", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def print_summary(op: Any, sources: list[str], stats: dict[str, Any], aligned: bool) -> None:
+    """The run in a few lines: speed and ending in all, stage ms per frame, and one line per stream (several)."""
+    lat, tick = stats["latency_ms"], stats["tick_ms"]
+    if stats["fps"] is None:
+        speed = f"FPS not measured ({stats['fps_note']})"
+    elif len(sources) == 1:
+        speed = f"{stats['fps']:.1f} FPS, latency p50 {lat['p50']:.1f} ms p99 {lat['p99']:.1f} ms"
+    else:
+        speed = f"{stats['fps']:.1f} FPS in all, tick p50 {tick['p50']:.1f} ms p99 {tick['p99']:.1f} ms"
     if stats["fps"] is not None and stats["fps_note"]:
         speed += f" ({stats['fps_note']})"
-    print(f"{op.name} ({op.label()}) on {args.source}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
-          f"{speed}, dropped {stats['dropped']}, ended: {result.end}" + (f" ({result.error})" if result.error else ""))
+    where = sources[0] if len(sources) == 1 else \
+        f"{len(sources)} sources, {'aligned' if aligned else 'staggered'} keyframes"
+    print(f"{op.name} ({op.label()}) on {where}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
+          f"{speed}, dropped {stats['dropped']}, ended: {stats['end']}" +
+          (f" ({stats['error']})" if stats["error"] and len(sources) == 1 else ""))
     print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))
-    write_stats(args.stats, stats)
-    if result.end == "sink_failed":
-        print(f"edgeseg run: error: {result.error}", file=sys.stderr)
-    return 1 if result.end in ("source_error", "sink_failed") else 0
-
+    if len(sources) > 1:
+        for s in stats["streams"]:
+            fps = f"{s['fps']:.1f} FPS" if s["fps"] is not None else "FPS not measured"
+            print(f"  {s['source']}: {s['frames']} frames, {fps}, {s['keyframes']} keyframes, dropped {s['dropped']}, "
+                  f"ended: {s['end']}" + (f" ({s['error']})" if s["error"] else ""))

@@ -43,3 +43,18 @@ Flow = Union[np.ndarray, CoarseFlow]
 def full_flow(flow: Flow) -> np.ndarray:
     """The H x W x 2 flow, whichever form ``flow`` has."""
     return flow.full() if isinstance(flow, CoarseFlow) else flow
+
+
+def flow_nchw(flow: np.ndarray) -> np.ndarray:
+    """HxWx2 flow -> 1x2xHxW float32, the layout of the STGRU / NetWarp graphs' ``flow`` input."""
+    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """HxWx2 flow -> size_hw, values rescaled with the grid (pixels of the new size)."""
+    h, w = flow.shape[:2]
+    nh, nw = size_hw
+    out = cv2.resize(flow, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= nw / w
+    out[..., 1] *= nh / h
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.runtime.bundle import Bundle, graph_key
-from edgeseg.runtime.engine import Engine, close_engine
+from edgeseg.runtime.engine_protocol import Engine, close_engine
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 
 FRAME, SIZE, LABELS = "frame", "size", "labels"  # the names edgeseg.export.keyframe_graphs gives them
@@ -27,7 +27,7 @@ class GraphKeyframes:
         self.engine, self.pre, self.post = backbone, pre.session, post.session
         self._opened = (pre, post)  # closed with the chain; the backbone belongs to its opener
         self.wraps = backbone  # device_chain.wrapped
-        self.inputs, self.output_names = backbone.inputs, backbone.output_names
+        self.backend, self.inputs, self.output_names = backbone.backend, backbone.inputs, backbone.output_names
         self.device = device or ("cuda" if "CUDAExecutionProvider" in backbone.session.get_providers() else "cpu")
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -77,10 +77,11 @@ def chained(bundle: Bundle, downscale: float, backbone: Engine, open_graph: Any)
     pre, post = keys(downscale)
     if pre not in bundle.graphs or post not in bundle.graphs:
         return backbone
-    if type(backbone).__module__ == "edgeseg.runtime.backends.tensorrt_backend":  # imported only where TensorRT runs
+    backend = getattr(backbone, "backend", None)
+    if backend == "tensorrt":
         return _tensorrt_chain(backbone, pre, post, open_graph)
-    from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, has_gpu_provider
-    if not isinstance(backbone, OnnxRuntimeEngine) or not has_gpu_provider():
+    from edgeseg.runtime.backends.onnxrt import has_gpu_provider
+    if backend != "onnxrt" or not has_gpu_provider():
         return backbone
     first = open_graph(pre)
     try:

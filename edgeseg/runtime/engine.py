@@ -1,36 +1,25 @@
-"""The Engine protocol every backend implements, and backend selection (``--backend``). Torch-free.
+"""Backend selection (``--backend``): one table, name -> module, probes, doctor line. Torch-free.
 
-Backends (one module each under ``edgeseg.runtime.backends``, imported only when chosen):
-
-- ``tensorrt``: TensorRT engines run with execute_async_v3 (needs tensorrt + cuda-python + a GPU);
-- ``onnxrt``: ONNX Runtime, with its TensorRT / CUDA execution providers when the installed build has them;
-- ``torch``: the source checkpoints run by PyTorch (reference; CUDA when available).
+Each backend is one module under ``edgeseg.runtime.backends``, imported only when chosen, with an
+``open_graph(bundle, key, threads, engine_cache, spinning, variant) -> Engine`` function. ``best_backend`` takes
+the first backend of ``PREFERENCE`` that runs on a GPU here, else ONNX Runtime on the CPU. Adding a backend is a
+module and one row of ``BACKEND_TABLE``.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import importlib.util
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from edgeseg.errors import EdgesegError, UsageError
-from edgeseg.runtime.bundle import Bundle
-
-BACKENDS = ("onnxrt", "tensorrt", "torch")
-
-
-class Engine(Protocol):
-    """One graph ready to run: ``infer({input name: array}) -> {output name: array}``."""
-
-    inputs: dict[str, tuple]
-    output_names: list[str]
-
-    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+from edgeseg.runtime.bundle import AUTO, Bundle
+from edgeseg.runtime.engine_protocol import Engine, close_engine  # noqa: F401 (the protocol, read from here too)
 
 
 def _tensorrt_usable() -> bool:
@@ -79,6 +68,45 @@ def _torch_cuda() -> bool:
     return _torch_build_has_cuda() and cuda_device_count() > 0
 
 
+def _onnxrt_gpu() -> bool:
+    from edgeseg.runtime.backends.onnxrt import has_gpu_provider
+    return has_gpu_provider()
+
+
+def _installed(module: str) -> Callable[[], bool]:
+    return lambda: importlib.util.find_spec(module) is not None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One inference backend: the module with its ``open_graph``, whether it can run here, whether it runs on a
+    GPU here (both decided without importing torch), and its line in ``--help`` and ``edgeseg doctor``."""
+
+    name: str
+    module: str
+    summary: str
+    available: Callable[[], bool]
+    on_gpu: Callable[[], bool]
+
+    def open(self, bundle: Bundle, key: str, threads: int | None, engine_cache: str | Path | None, spinning: bool,
+             variant: str | None) -> Engine:
+        return importlib.import_module(self.module).open_graph(bundle, key, threads, engine_cache, spinning, variant)
+
+
+BACKEND_TABLE: dict[str, Backend] = {b.name: b for b in (
+    Backend("onnxrt", "edgeseg.runtime.backends.onnxrt",
+            "ONNX Runtime; its TensorRT / CUDA execution providers when the installed build has them",
+            lambda: True, _onnxrt_gpu),
+    Backend("tensorrt", "edgeseg.runtime.backends.tensorrt_backend",
+            "TensorRT engines run with execute_async_v3 (tensorrt + cuda-python + a GPU)",
+            _tensorrt_usable, _tensorrt_usable),
+    Backend("torch", "edgeseg.runtime.backends.torch_ref",
+            "the source checkpoints in PyTorch (reference; CUDA when available)", _installed("torch"), _torch_cuda),
+)}
+BACKENDS = tuple(BACKEND_TABLE)
+PREFERENCE = ("tensorrt", "onnxrt", "torch")  # best_backend's order among those that run on a GPU here
+
+
 def best_backend() -> str:
     """The backend used when ``--backend`` is not given: the fastest one that can run here.
 
@@ -86,38 +114,14 @@ def best_backend() -> str:
     CUDA when only PyTorch sees the GPU; else ONNX Runtime on the CPU. Decides without importing torch:
     the runtime loads torch only when ``--backend torch`` is asked for.
     """
-    if _tensorrt_usable():
-        return "tensorrt"
-    from edgeseg.runtime.backends.onnxrt import has_gpu_provider
-    if has_gpu_provider():
-        return "onnxrt"
-    if _torch_cuda():
-        return "torch"
-    return "onnxrt"
+    return next((name for name in PREFERENCE if BACKEND_TABLE[name].on_gpu()), "onnxrt")
 
 
 def open_engine(bundle: Bundle, key: str, backend: str = "onnxrt", threads: int | None = None,
-                engine_cache: str | Path | None = None, spinning: bool = True) -> Engine:
+                engine_cache: str | Path | None = None, spinning: bool = True, variant: str | None = AUTO) -> Engine:
     """An engine for graph ``key`` of ``bundle`` on ``backend`` (``threads``, ``spinning``: ONNX Runtime's intra-op
-    threads on the CPU, edgeseg.runtime.thread_budget)."""
-    if backend == "onnxrt":
-        from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine, graph_variant
-        path = bundle.graph_path(key, variant=graph_variant())
-        precision = bundle.graphs[key].precision if path.name == bundle.graphs[key].file else "fp32"
-        return OnnxRuntimeEngine(path, threads=threads, cache_dir=engine_cache, fp16=precision == "fp16",
-                                 int8=precision == "int8", spinning=spinning)
-    if backend == "tensorrt":
-        from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
-        bundle.graph_path(key)  # the ONNX file must still match the manifest the engine is keyed by
-        return TensorRTEngine(bundle, key, Path(engine_cache) if engine_cache else None)
-    if backend == "torch":
-        from edgeseg.runtime.backends.torch_ref import TorchEngine
-        return TorchEngine(bundle, key, threads=threads)
-    raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-
-
-def close_engine(engine: Engine) -> None:
-    """Release what an engine holds (device buffers, streams) where its backend has anything to release."""
-    close = getattr(engine, "close", None)
-    if callable(close):
-        close()
+    threads on the CPU, edgeseg.runtime.thread_budget; ``variant``: which file of the graph ONNX Runtime loads,
+    ``auto`` = the best one for this machine)."""
+    if backend not in BACKEND_TABLE:
+        raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return BACKEND_TABLE[backend].open(bundle, key, threads, engine_cache, spinning, variant)

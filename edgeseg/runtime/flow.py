@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from edgeseg.errors import UsageError
-from edgeseg.runtime.coarse_flow import CoarseFlow, Flow, full_flow
+from edgeseg.runtime.coarse_flow import CoarseFlow, Flow, flow_nchw, full_flow, resize_flow  # noqa: F401 (re-exported)
 from edgeseg.runtime.operating_point import FlowParams
 
 __all__ = ["PRESETS", "CoarseFlow", "Flow", "FlowEstimator", "flow_nchw", "full_flow", "pyramid_depth", "resize_flow",
@@ -127,18 +127,3 @@ class FlowEstimator:
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def flow_nchw(flow: np.ndarray) -> np.ndarray:
-    """HxWx2 flow -> 1x2xHxW float32, the layout of the STGRU / NetWarp graphs' ``flow`` input."""
-    return np.ascontiguousarray(flow.transpose(2, 0, 1)[None], dtype=np.float32)
-
-
-def resize_flow(flow: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """HxWx2 flow -> size_hw, values rescaled with the grid (pixels of the new size)."""
-    h, w = flow.shape[:2]
-    nh, nw = size_hw
-    out = cv2.resize(flow, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    out[..., 0] *= nw / w
-    out[..., 1] *= nh / h
-    return out

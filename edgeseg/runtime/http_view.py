@@ -27,42 +27,25 @@ import numpy as np
 
 from edgeseg._json import dumps
 from edgeseg.errors import UsageError
-from edgeseg.runtime.sinks import Sink, SinkError, render
+from edgeseg.runtime.sinks import SinkError, render
 
 BOUNDARY = "edgeseg-frame"
 
 
-class LiveView:
-    """What the page shows and does, filled in by the run: its statistics and how to switch the operating point."""
+class LiveViewServer:
+    """The live view: serves the page, the overlay stream, /stats.json and /metrics, and takes operating-point
+    requests. Attached to a Session as an observer (it publishes the newest frame: one stream's, or the mosaic of
+    all) and a control (the session applies a request between ticks); it is not one of the session's sinks."""
 
-    def __init__(self) -> None:
+    def __init__(self, uri: str, palette: np.ndarray, names: Sequence[str] | None, stream: int | None = None):
+        parts = urlsplit(uri)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 8090
+        self.palette, self.names = palette, list(names or [])
+        self.stream = stream  # which stream it shows (None: a mosaic of all)
         self.stats: Callable[[], dict[str, Any]] = dict
         self.profiles: Sequence[str] = ()
         self.current: Callable[[], str] = str
         self._requested: str | None = None
-        self._lock = threading.Lock()
-
-    def request_profile(self, name: str) -> None:
-        if self.profiles and name not in self.profiles:
-            raise UsageError(f"unknown operating point {name!r}")
-        with self._lock:
-            self._requested = name
-
-    def take_request(self) -> str | None:
-        """The operating point asked for since the last call (the run applies it between frames), or None."""
-        with self._lock:
-            name, self._requested = self._requested, None
-            return name
-
-
-class HttpSink(Sink):
-    """Serves the overlay and the live page; ``write`` publishes the newest frame."""
-
-    def __init__(self, uri: str, palette: np.ndarray, names: Sequence[str] | None, view: LiveView | None = None):
-        parts = urlsplit(uri)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 8090
-        self.palette, self.names = palette, list(names or [])
-        self.view = view or LiveView()
         self._jpeg: bytes | None = None
         self._seq = 0
         self._cond = threading.Condition()
@@ -78,9 +61,40 @@ class HttpSink(Sink):
         self._thread = threading.Thread(target=self.server.serve_forever, name="edgeseg-http", daemon=True)
         self._thread.start()
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
+    def attach(self, session: Any, profiles: Sequence[str]) -> None:
+        """Show ``session``'s figures and operating point; offer ``profiles`` on the page."""
+        self.stats, self.current, self.profiles = session.snapshot, lambda: session.op.name, list(profiles)
+
+    # --- control ------------------------------------------------------------------------------------
+    def request_profile(self, name: str) -> None:
+        if self.profiles and name not in self.profiles:
+            raise UsageError(f"unknown operating point {name!r}")
+        with self._cond:
+            self._requested = name
+
+    def take_request(self) -> str | None:
+        """The operating point asked for since the last call (the session applies it between ticks), or None."""
+        with self._cond:
+            name, self._requested = self._requested, None
+            return name
+
+    # --- observer -----------------------------------------------------------------------------------
+    def on_tick(self, session: Any, tick: Any) -> None:
         if not self._watchers:  # nobody is looking: no encoding
             return
+        streams = session.streams
+        if self.stream is not None:
+            shown = streams[self.stream].last
+        elif len(streams) == 1:
+            shown = streams[0].last
+        else:
+            from edgeseg.runtime.session import mosaic
+            shown = mosaic([s.last for s in streams])
+        if shown is not None:
+            self.publish(*shown)
+
+    def publish(self, rgb: np.ndarray, labels: np.ndarray) -> None:
+        """Encode the overlay of ``labels`` on ``rgb`` as the stream's newest frame."""
         frame = render(rgb, labels, self.palette, None)  # the page shows the legend beside the stream
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
         if ok:
@@ -89,7 +103,7 @@ class HttpSink(Sink):
                 self._cond.notify_all()
 
     def next_frame(self, seen: int, timeout: float = 1.0) -> tuple[int, bytes | None]:
-        """The first frame newer than ``seen`` (waits up to ``timeout``); (seq, None) once the sink is closed."""
+        """The first frame newer than ``seen`` (waits up to ``timeout``); (seq, None) once the view is closed."""
         with self._cond:
             self._cond.wait_for(lambda: self._seq > seen or self._closed, timeout)
             return self._seq, None if self._closed else self._jpeg
@@ -110,7 +124,7 @@ class HttpSink(Sink):
         self.server.server_close()
 
 
-def _handler(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
+def _handler(view: LiveViewServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:  # no access log on the run's stderr
             pass
@@ -127,12 +141,12 @@ def _handler(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             try:
                 if path == "/":
-                    self._send(page(sink).encode(), "text/html; charset=utf-8")
+                    self._send(page(view).encode(), "text/html; charset=utf-8")
                 elif path == "/stats.json":
-                    self._send(dumps({"profile": sink.view.current(), **sink.view.stats()}).encode(), "application/json")
+                    self._send(dumps({"profile": view.current(), **view.stats()}).encode(), "application/json")
                 elif path == "/metrics":
                     from prometheus_client.exposition import CONTENT_TYPE_LATEST
-                    self._send(metrics(sink.view.stats()), CONTENT_TYPE_LATEST)
+                    self._send(metrics(view.stats()), CONTENT_TYPE_LATEST)
                 elif path == "/stream.mjpg":
                     self._stream()
                 else:
@@ -152,7 +166,7 @@ def _handler(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
                 if not 0 < length <= 4096:
                     raise ValueError("a JSON body of at most 4 KiB is expected")
                 body = json.loads(self.rfile.read(length))
-                sink.view.request_profile(str(body.get("name")))
+                view.request_profile(str(body.get("name")))
             except (ValueError, UsageError, AttributeError) as exc:
                 self._send(f"{exc}\n".encode(), "text/plain", 400)
                 return
@@ -163,19 +177,19 @@ def _handler(sink: HttpSink) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            sink.watching(+1)
+            view.watching(+1)
             try:
                 seen = -1
                 while True:
-                    seen, jpeg = sink.next_frame(seen)
+                    seen, jpeg = view.next_frame(seen)
                     if jpeg is None:
-                        if sink.closed:
+                        if view.closed:
                             return
                         continue
                     self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                                      .encode() + jpeg + b"\r\n")
             finally:
-                sink.watching(-1)
+                view.watching(-1)
 
     return Handler
 
@@ -214,12 +228,12 @@ def metrics(stats: dict[str, Any]) -> bytes:
     return generate_latest(registry)
 
 
-def page(sink: HttpSink) -> str:
+def page(view: LiveViewServer) -> str:
     """The live page: stream, legend, figures refreshed every second, operating-point selector."""
     legend = "".join(f'<li><span style="background:rgb({r},{g},{b})"></span>{html.escape(n)}</li>'
-                     for n, (r, g, b) in zip(sink.names, sink.palette.tolist()))
-    options = "".join(f'<option value="{html.escape(p)}"{" selected" if p == sink.view.current() else ""}>'
-                      f"{html.escape(p)}</option>" for p in sink.view.profiles)
+                     for n, (r, g, b) in zip(view.names, view.palette.tolist()))
+    options = "".join(f'<option value="{html.escape(p)}"{" selected" if p == view.current() else ""}>'
+                      f"{html.escape(p)}</option>" for p in view.profiles)
     return PAGE.replace("{legend}", legend).replace("{options}", options)
 
 

@@ -18,7 +18,7 @@ from edgeseg.runtime.manifest import BundleError
 from edgeseg.runtime.preprocess import prepare
 
 if TYPE_CHECKING:
-    from edgeseg.runtime.engine import Engine
+    from edgeseg.runtime.engine_protocol import Engine
 
 HEAD_STRIDE = 4  # the heads (refiner, fusions) work on scores at 1/4 of the network input, as edgeseg's backbones give them
 

@@ -2,7 +2,7 @@
 (overlapped with the engine), nearest-neighbour propagation by the C kernels, IAM + Refiner where flow is
 unreliable, and the STGRU / NetWarp / VideoGCRF fusions. Torch-free.
 
-One ``Pipeline`` processes frames in order (``process``); ``edgeseg.runtime.runner`` feeds it from a
+One ``Pipeline`` processes frames in order (``process``); ``edgeseg.runtime.session`` feeds it from a
 source in sync or live mode. With ``overlap`` (live mode) a due keyframe is segmented on a separate
 thread while the following frames are still propagated from the previous keyframe; when its result
 arrives it is carried to the current frame through the backward flows stored meanwhile (the same
@@ -26,7 +26,8 @@ import numpy as np
 from edgeseg.errors import UsageError
 from edgeseg.runtime import device_chain, fusion, kernels, tiles
 from edgeseg.runtime.bundle import Bundle, graph_key
-from edgeseg.runtime.engine import Engine, close_engine, open_engine
+from edgeseg.runtime.engine import Engine
+from edgeseg.runtime.engine_set import EngineSet
 from edgeseg.runtime.flow import Flow, FlowEstimator, full_flow, to_gray
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
 from edgeseg.runtime.operating_point import FlowParams, OperatingPoint
@@ -128,22 +129,29 @@ class Pipeline:
 
     def __init__(self, bundle: Bundle, op: OperatingPoint, backend: str = "onnxrt", stats: Stats | None = None,
                  flow_threads: int | None = None, kernel_threads: int | None = None, engine_threads: int | None = None,
-                 overlap: bool = False, engine_cache: str | None = None, engines: dict[str, Engine] | None = None,
+                 overlap: bool = False, engine_cache: str | None = None, engines: EngineSet | dict[str, Engine] | None = None,
                  threads: ThreadBudget | None = None, tile_budget: float | None = None):
         """``threads``: the per-stage thread budget (default: ``thread_budget(live=overlap)``); ``flow_threads``,
         ``kernel_threads`` and ``engine_threads`` override its parts. ``tile_budget``: the refiner runs on tiles
         when they hold at most this share of the full frame's pixels (None: where they cost less, measured when the
-        refiner is opened; 0: always the full frame; needs a bundle with a tile graph)."""
+        refiner is opened; 0: always the full frame; needs a bundle with a tile graph).
+
+        ``engines``: an ``EngineSet`` shared with other pipelines (its owner closes it; ``backend``, ``engine_cache``
+        and the engine threads are then the set's), or engines already open, by graph key, that this pipeline uses
+        but never closes. Without it the pipeline opens and closes its own."""
         self.bundle = bundle
         _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
         budget = threads or thread_budget(live=overlap)
         flow_threads = flow_threads or budget.flow
         kernel_threads = kernel_threads or budget.kernels
-        self._open_args = (backend, engine_threads or budget.engine, engine_cache, budget.engine_spinning)
-        # engines given by the caller are shared (several streams, one engine) and stay open when this closes
-        self._shared = engines or {}
-        self._owned: dict[str, Engine] = {}
+        if isinstance(engines, EngineSet):
+            self.engine_set, self._owns_engines = engines, False
+        else:  # its own set; engines handed in open are borrowed by it, not closed
+            self.engine_set = EngineSet(bundle, backend, engine_threads or budget.engine, engine_cache,
+                                        budget.engine_spinning, given=engines)
+            self._owns_engines = True
+        self.engines: dict[str, Engine] = {}
         self.net_size = tuple(bundle.manifest.input.size)
         self.mean, self.std = bundle.manifest.input.mean, bundle.manifest.input.std
         self.kernel_threads = kernel_threads
@@ -162,36 +170,26 @@ class Pipeline:
             self.close()
             raise
 
-    def switch(self, op: OperatingPoint, engines: dict[str, Engine] | None = None) -> None:
+    def switch(self, op: OperatingPoint) -> None:
         """Run under ``op`` from the next frame on (a keyframe): the engines it needs are opened first, then the
-        ones it no longer needs closed, so a failure leaves the current point running; statistics and frame
-        numbers carry on. ``engines``: new shared engines (several streams)."""
+        ones it no longer needs closed (when this pipeline owns its engines; a shared set's owner decides), so a
+        failure leaves the current point running; statistics and frame numbers carry on."""
         _check_graphs(self.bundle, op)
-        shared = self._shared if engines is None else engines
         needed = graphs_to_open(self.bundle, op)
-        opened: dict[str, Engine] = {}
-        try:
-            for k in needed:
-                if k not in shared and k not in self._owned:
-                    opened[k] = open_engine(self.bundle, k, *self._open_args)
-        except BaseException:
-            for engine in opened.values():
-                close_engine(engine)
-            raise
+        had = [k for k in needed if k in self.engine_set]
+        chosen = self.engine_set.acquire(needed)
         self._drain()  # a keyframe still running in the background uses the engines being replaced
-        chosen: dict[str, Engine] = {k: shared.get(k) or self._owned.get(k) or opened[k] for k in needed}
         try:
             chain = self._chain(op, chosen[graph_key("backbone", op.downscale)])
         except BaseException:
-            for engine in opened.values():
-                close_engine(engine)
+            if self._owns_engines:
+                self.engine_set.keep_only(set(self.engines) | set(had))
             raise
         if chain is not self.backbone:
             self._release_chain()
-        self._owned.update(opened)
-        for k in [k for k in self._owned if k not in needed or k in shared]:
-            close_engine(self._owned.pop(k))
-        self._shared, self.op, self.engines, self.backbone = shared, op, chosen, chain
+        if self._owns_engines:
+            self.engine_set.keep_only(needed)
+        self.op, self.engines, self.backbone = op, chosen, chain
         self.refinement = Refinement(self.engines["refiner"], self.engines.get(tiles.GRAPH), self.tile_grid,
                                      self.tile_budget) if "refiner" in self.engines else None
         self.fusion = fusion.fusion(op.fusion) if op.fusion != "none" else None
@@ -225,8 +223,7 @@ class Pipeline:
         there (the bundle's pre/post graphs). The current chain is kept when it already runs that engine."""
         if self.backbone is not None and device_chain.wrapped(self.backbone) is backbone:
             return self.backbone
-        return device_chain.chained(self.bundle, op.downscale, backbone,
-                                    lambda key: open_engine(self.bundle, key, *self._open_args))
+        return device_chain.chained(self.bundle, op.downscale, backbone, self.engine_set.open)
 
     def _release_chain(self) -> None:
         if self.backbone is not None:
@@ -239,9 +236,9 @@ class Pipeline:
         self._pool.shutdown(wait=True)
         if self._accel is not None:
             self._accel.shutdown(wait=True)
-        for engine in self._owned.values():
-            close_engine(engine)
-        self._owned.clear()
+        if self._owns_engines:
+            self.engine_set.close()
+        self.engines = {}
 
     def __enter__(self) -> Pipeline:
         return self

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeseg.runtime.backends.onnxrt import OnnxRuntimeEngine
 from edgeseg.runtime.bundle import AUTO, Bundle, graph_key
 from edgeseg.runtime.engine import Engine, open_engine
 from edgeseg.runtime.manifest import BundleError
@@ -19,8 +18,7 @@ class BundleSegmenter:
                  backend: str = "onnxrt"):
         key = graph or graph_key("backbone", downscale)
         self.net = NetworkIO(bundle, key)
-        self.engine: Engine = (OnnxRuntimeEngine(bundle.graph_path(key, variant=variant)) if backend == "onnxrt"
-                               else open_engine(bundle, key, backend))
+        self.engine: Engine = open_engine(bundle, key, backend, variant=variant)
         self.size = self.net.size
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:

@@ -227,9 +227,9 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
     text, opts = split_uri(uri or "null://", options or VideoOptions())
     if text.startswith("null://"):
         return NullSink()
-    if text.startswith("http://"):
-        from edgeseg.runtime.http_view import HttpSink
-        return HttpSink(text, palette, names)
+    if text.startswith("http://"):  # edgeseg.runtime.launch makes it a LiveViewServer attached to the session
+        raise UsageError(f"sink {uri}: a live view is attached to a session, not opened as a sink "
+                         "(edgeseg.runtime.launch.open_session)")
     if text.startswith("display://"):
         return DisplaySink(palette, opts.display, names)
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)

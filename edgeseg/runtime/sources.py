@@ -70,7 +70,7 @@ def sample_path(name: str) -> Path:
 
 
 class Source:
-    """Base class: ``read() -> Read``; ``live`` sources never queue (the runner keeps the newest frame)."""
+    """Base class: ``read() -> Read``; ``live`` sources never queue (the session keeps the newest frame)."""
 
     live = False
     fps: float = 0.0
@@ -81,6 +81,21 @@ class Source:
 
     def close(self) -> None:
         pass
+
+
+class FrameListSource(Source):
+    """Frames already in memory (RGB uint8), read in order: the profiler's clip, batch's decoded videos, tests."""
+
+    def __init__(self, frames: list[np.ndarray], names: list[str] | None = None, fps: float = 0.0):
+        self.frames, self.names, self.fps = frames, names, fps
+        self.i = 0
+        self.description = f"{len(frames)} frames in memory"
+
+    def read(self) -> Read:
+        if self.i >= len(self.frames):
+            return Read(Status.END)
+        self.i += 1
+        return Read(Status.FRAME, self.frames[self.i - 1], name=self.names[self.i - 1] if self.names else f"{self.i - 1:06d}")
 
 
 class FolderSource(Source):

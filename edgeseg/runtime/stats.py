@@ -123,16 +123,34 @@ class Stats:
     def to_json(self) -> dict[str, Any]:
         """The run's figures; FPS and latency are null, with ``fps_note`` saying why, when nothing was measured;
         ``fps_note`` also names a caveat of a measured FPS (no keyframe after the warm-up)."""
-        n = max(1, self.counted)
-        lat = np.asarray(self.latencies) * 1000
-        measured = self.unmeasured is None and lat.size > 0
+        return summarize([self])
 
-        def pct(q: float) -> float | None:
-            return round(float(np.percentile(lat, q)), 3) if measured else None
-        return {"frames": self.frames, "counted_frames": self.counted, "warmup_frames": min(self.frames, self.warmup),
-                "keyframes": self.keyframes, "fps": round(float(self.fps), 3) if measured else None,
-                "fps_note": self.unmeasured or self.caveat,
-                "latency_ms": {"p50": pct(50), "p99": pct(99), "mean": round(float(lat.mean()), 3) if measured else None},
-                "stage_ms": {s: round(1000 * self._stage.get(s, 0.0) / n, 3) for s in STAGES},
-                "refinement": {"frames": self.refined, "tiled_frames": self.tiled, "tiles": self.tiles},
-                "dropped": self.dropped, "read": self.read}
+
+def summarize(parts: list[Stats]) -> dict[str, Any]:
+    """The figures of one stream (``[stats]``) or the totals of several, in one shape: counts add up, latency
+    percentiles are over every stream's frames, stage ms are per counted frame of all streams, and FPS is all
+    streams' counted frames over the time from the first stream's start to the last one's end."""
+    counted = sum(p.counted for p in parts)
+    frames = sum(p.frames for p in parts)
+    lat = np.concatenate([np.asarray(p.latencies, float) for p in parts]) * 1000 if parts else np.zeros(0)
+    starts = [p.start for p in parts if p.start is not None and p.end is not None]
+    ends = [p.end for p in parts if p.end is not None]
+    wall = max(ends) - min(starts) if starts and ends else 0.0
+    notes = [p.unmeasured for p in parts]
+    unmeasured = notes[0] if len(parts) == 1 else (None if counted and wall > 0 else
+                                                   "too short to measure: every frame fell in the warm-up (--warmup)")
+    measured = unmeasured is None and lat.size > 0 and wall > 0
+    caveat = parts[0].caveat if len(parts) == 1 else None
+    n = max(1, counted)
+
+    def pct(q: float) -> float | None:
+        return round(float(np.percentile(lat, q)), 3) if measured else None
+    stage = {s: sum(p._stage.get(s, 0.0) for p in parts) for s in STAGES}
+    return {"frames": frames, "counted_frames": counted, "warmup_frames": sum(min(p.frames, p.warmup) for p in parts),
+            "keyframes": sum(p.keyframes for p in parts), "fps": round(counted / wall, 3) if measured else None,
+            "fps_note": unmeasured or caveat,
+            "latency_ms": {"p50": pct(50), "p99": pct(99), "mean": round(float(lat.mean()), 3) if measured else None},
+            "stage_ms": {s: round(1000 * v / n, 3) for s, v in stage.items()},
+            "refinement": {"frames": sum(p.refined for p in parts), "tiled_frames": sum(p.tiled for p in parts),
+                           "tiles": sum(p.tiles for p in parts)},
+            "dropped": sum(p.dropped for p in parts), "read": sum(p.read for p in parts)}

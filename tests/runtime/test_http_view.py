@@ -136,18 +136,18 @@ def test_the_page_in_a_real_browser(live_run):
 def test_only_points_the_bundle_can_run_are_offered_and_posts_must_be_json(tmp_path):
     import numpy as np
 
-    from edgeseg.cli.run_cmd import live_view
+    from edgeseg.cli.run_cmd import offered_points
     from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.http_view import HttpSink
+    from edgeseg.runtime.http_view import LiveViewServer
     from tests.runtime.test_manifest import V1
-    sink = HttpSink(f"http://127.0.0.1:{free_port()}", np.zeros((11, 3), np.uint8), ["c"] * 11)
+    view = LiveViewServer(f"http://127.0.0.1:{free_port()}", np.zeros((11, 3), np.uint8), ["c"] * 11)
     try:
-        view = live_view([sink], load_bundle(V1), dict, lambda: "evs07")  # a bundle without refiner or heads
+        view.profiles = offered_points(load_bundle(V1))  # a bundle without refiner or heads
         assert "evs07" in view.profiles and not {"evs06", "grfp", "gcrf", "netwarp"} & set(view.profiles)
-        req = urllib.request.Request(sink.url + "profile", data=b'{"name": "evs03"}', headers={"Content-Type": "text/plain"})
+        req = urllib.request.Request(view.url + "profile", data=b'{"name": "evs03"}', headers={"Content-Type": "text/plain"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=5)
         assert refused.value.code == 400 and view.take_request() is None
-        assert get(sink.url + "profile", {"name": "evs03"})[0] == 200 and view.take_request() == "evs03"
+        assert get(view.url + "profile", {"name": "evs03"})[0] == 200 and view.take_request() == "evs03"
     finally:
-        sink.close()
+        view.close()

@@ -11,9 +11,10 @@ import pytest
 
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.multistream import Stream, key_budget, run_streams
+from edgeseg.runtime.engine_set import EngineSet
 from edgeseg.runtime.operating_point import Adaptive, OperatingPoint
 from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.session import Session, Stream, key_budget
 from edgeseg.runtime.sinks import Sink
 from edgeseg.runtime.sources import open_source
 from tests.conftest import run_cli
@@ -30,19 +31,19 @@ class KeepLabels(Sink):
 
 
 def streams_of(bundle, folders, op):
-    first = Pipeline(bundle, op)
-    pipes = [first] + [Pipeline(bundle, op, engines=first.engines) for _ in folders[1:]]
+    engines = EngineSet(bundle)
+    pipes = [Pipeline(bundle, op, engines=engines) for _ in folders]
     for p in pipes:
         p.stats.warmup = 0
-    return [Stream(f"s{i}", open_source(str(f)), p) for i, (f, p) in enumerate(zip(folders, pipes))]
+    return [Stream(f"s{i}", open_source(str(f)), p) for i, (f, p) in enumerate(zip(folders, pipes))], engines
 
 
-def run_collect(streams, **kw):
-    ticks = []
-    result = run_streams(streams, on_tick=lambda t, outs: ticks.append({k: o.keyframe for k, o in outs.items()}), **kw)
-    for s in reversed(streams):
-        s.pipeline.close()
-    return result, ticks
+def run_collect(made, **kw):
+    streams, engines = made
+    session = Session(streams, engines=engines, **kw)
+    ticks = [{d.stream.name: d.output.keyframe for d in tick.frames} for tick in session.ticks()]
+    assert all(s.pipeline.engines == {} for s in streams)  # the session closed what it was given to own
+    return session.result(), ticks
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +57,11 @@ def test_aligned_streams_each_equal_a_pipeline_of_their_own(setup):
     op = OperatingPoint(name="t", keyframe_interval=3)
     with Pipeline(bundle, op) as alone:
         expected = [alone.process(read_rgb(p)).labels for p in list_images(frames)]
-    streams = streams_of(bundle, [frames, frames], op)
+    streams, engines = streams_of(bundle, [frames, frames], op)
     for s in streams:
         s.sink = KeepLabels()
-    result, _ = run_collect(streams, stagger=False)
-    assert result.end == "end_of_stream" and result.ticks == len(expected)
+    result, _ = run_collect((streams, engines), stagger=False)
+    assert result.end == "end_of_stream" and result.stats["ticks"] == len(expected)
     for s in streams:
         assert len(s.sink.labels) == len(expected) and all((a == b).all() for a, b in zip(s.sink.labels, expected))
 
@@ -76,7 +77,7 @@ def test_staggered_keyframes_stay_within_the_budget(setup, n, interval):
     assert max(sum(t.values()) for t in aligned_ticks[1:]) == n  # without staggering, every stream keys together
     keys = {name: [t[name] for t in ticks].count(True) for name in ticks[0]}
     assert all(abs(k - keys["s0"]) <= 1 for k in keys.values())  # staggering moves keyframes, it does not drop them
-    assert result.tick_ms["p99"] is not None and len(result.streams) == n
+    assert result.stats["tick_ms"]["p99"] is not None and len(result.stats["streams"]) == n
 
 
 def test_adaptive_rekeying_waits_its_turn(setup):
@@ -96,7 +97,7 @@ def test_a_stream_that_ends_early_ends_alone(setup, tmp_path):
     for p in list_images(frames)[:4]:
         shutil.copy(p, short / p.name)
     result, ticks = run_collect(streams_of(bundle, [short, frames], OperatingPoint(name="t", keyframe_interval=2)))
-    by = {s["source"]: s for s in result.streams}
+    by = {s["source"]: s for s in result.stats["streams"]}
     assert by["s0"]["frames"] == 4 and by["s1"]["frames"] == 10 and by["s0"]["end"] == "end_of_stream"
     assert len(ticks) == 10
 
@@ -123,5 +124,5 @@ def test_cli_mosaic_and_stats(tiny_set, tmp_path):
 
 def test_without_warm_up_ticks_fps_is_still_measured(setup):
     bundle, frames = setup
-    result, _ = run_collect(streams_of(bundle, [frames, frames], OperatingPoint(name="t", keyframe_interval=2)), warmup_ticks=0)
-    assert result.fps is not None and result.fps > 0
+    result, _ = run_collect(streams_of(bundle, [frames, frames], OperatingPoint(name="t", keyframe_interval=2)), warmup=0)
+    assert result.stats["fps"] is not None and result.stats["fps"] > 0

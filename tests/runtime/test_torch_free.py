@@ -15,7 +15,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_runtime_and_profiles_import_without_torch():
     r = _python("import sys\n"
-                "import edgeseg.runtime, edgeseg.runtime.pipeline, edgeseg.runtime.runner, edgeseg.runtime.sources\n"
+                "import edgeseg.runtime, edgeseg.runtime.pipeline, edgeseg.runtime.session, edgeseg.runtime.sources\n"
                 "import edgeseg.runtime.sinks, edgeseg.runtime.kernels, edgeseg.runtime.engine, edgeseg.profiles\n"
                 "import edgeseg.runtime.backends.onnxrt, edgeseg.runtime.backends.tensorrt_env, edgeseg.cli.run_cmd\n"
                 "import edgeseg.runtime.backends.tensorrt_backend, edgeseg.runtime.backends.cuda_buffers\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgeseg.runtime.bundle import AUTO, BundleError
+from edgeseg.runtime.bundle import AUTO, Bundle, BundleError
 
 GPU_PROVIDERS = {"TensorrtExecutionProvider", "CUDAExecutionProvider"}
 
@@ -41,8 +41,19 @@ def default_providers(fp16: bool = False, cache_dir: str | Path | None = None, i
     return chosen
 
 
+def open_graph(bundle: Bundle, key: str, threads: int | None, engine_cache: str | Path | None, spinning: bool,
+               variant: str | None) -> OnnxRuntimeEngine:
+    """Graph ``key`` of ``bundle`` in ONNX Runtime (``variant`` ``auto``: the file best for this machine)."""
+    path = bundle.graph_path(key, variant=graph_variant() if variant == AUTO else variant)
+    precision = bundle.graphs[key].precision if path.name == bundle.graphs[key].file else "fp32"
+    return OnnxRuntimeEngine(path, threads=threads, cache_dir=engine_cache, fp16=precision == "fp16",
+                             int8=precision == "int8", spinning=spinning)
+
+
 class OnnxRuntimeEngine:
     """``infer({input name: array}) -> {output name: array}`` over one ONNX graph."""
+
+    backend = "onnxrt"
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list | None = None,
                  fp16: bool = False, cache_dir: str | Path | None = None, int8: bool = False, spinning: bool = True):

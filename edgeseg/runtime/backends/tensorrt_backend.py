@@ -91,6 +91,13 @@ def engine_file(bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild
     return path
 
 
+def open_graph(bundle: Bundle, key: str, threads: int | None, engine_cache: str | Path | None, spinning: bool,
+               variant: str | None) -> TensorRTEngine:
+    """Graph ``key`` of ``bundle`` as a TensorRT engine for this GPU (built and cached when there is none)."""
+    bundle.graph_path(key)  # the ONNX file must still match the manifest the engine is keyed by
+    return TensorRTEngine(bundle, key, Path(engine_cache) if engine_cache else None)
+
+
 class TensorRTEngine:
     """``infer({input name: array}) -> {output name: array}`` over one TensorRT engine.
 
@@ -98,6 +105,8 @@ class TensorRTEngine:
     frame size) and host shape tensors get none: their caller sets their shapes and binds their memory
     (``set_shape``, ``bind``) before ``enqueue``, as ``TensorRTKeyframes`` does.
     """
+
+    backend = "tensorrt"
 
     def __init__(self, bundle: Bundle, key: str, cache_dir: Path | None = None, rebuild: bool = True):
         import_tensorrt()

@@ -27,7 +27,7 @@ class TensorRTKeyframes:
     def __init__(self, backbone: TensorRTEngine, pre: TensorRTEngine, post: TensorRTEngine):
         self.engine, self.pre, self.post = backbone, pre, post
         self.wraps = backbone  # device_chain.wrapped
-        self.inputs, self.output_names = backbone.inputs, backbone.output_names
+        self.backend, self.inputs, self.output_names = backbone.backend, backbone.inputs, backbone.output_names
         # post's frame size: a shape tensor that TensorRT reads from host memory (or a device tensor, if it chose so),
         # in the type the engine gives it
         self._size_host = np.zeros(2, post.dtype(SIZE))

@@ -53,6 +53,12 @@ def source_checkpoint(bundle: Bundle, role: str) -> Path:
     return path
 
 
+def open_graph(bundle: Bundle, key: str, threads: int | None, engine_cache: str | Path | None, spinning: bool,
+               variant: str | None) -> TorchEngine:
+    """Graph ``key`` of ``bundle`` as its source module in PyTorch."""
+    return TorchEngine(bundle, key, threads=threads)
+
+
 class TorchEngine:
     """``infer({input name: array}) -> {output name: array}`` over one graph's source module.
 
@@ -61,6 +67,8 @@ class TorchEngine:
     come back; scores and features stay there unless refinement needs them. ``device_keyframes`` forces it on or
     off (tests run it on the CPU).
     """
+
+    backend = "torch"
 
     def __init__(self, bundle: Bundle, key: str, device: str | None = None, threads: int | None = None,
                  device_keyframes: bool | None = None):

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from edgeseg.runtime.fusion import FusionFrame, FusionSpec, Run, register_head
+from edgeseg.runtime.fusion.spec import FusionFrame, FusionSpec, Run, register_head
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.runtime.fusion import HeadSpec, register_head
+from edgeseg.runtime.fusion.spec import HeadSpec, register_head
 
 
 @dataclass(frozen=True)

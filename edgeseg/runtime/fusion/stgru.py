@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeseg.runtime.fusion import FusionFrame, OneFrameBack, Previous, Run, register_head
+from edgeseg.runtime.fusion.spec import FusionFrame, OneFrameBack, Previous, Run, register_head
 
 
 @dataclass(frozen=True)
