@@ -4,16 +4,18 @@
     with edgeseg.Segmenter("bundle", profile="evs07") as seg:
         result = seg(frame_rgb)            # labels, keyframe, overlay()
 
-``Segmenter``, ``Result`` and ``Propagator`` are loaded on first use, so importing the package stays cheap:
+``Segmenter``, ``Result``, ``Propagator`` and ``batch`` (many videos, ``edgeseg batch``) are loaded on first use,
+so importing the package stays cheap:
 no torch, no onnxruntime, no OpenCV until they are asked for.
 """
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Propagator", "Result", "Segmenter", "__version__"]
+__all__ = ["Propagator", "Result", "Segmenter", "__version__", "batch"]
 
-_LAZY = {"Segmenter": "edgeseg.api", "Result": "edgeseg.api", "Propagator": "edgeseg.runtime.pipeline"}
+_LAZY = {"Segmenter": "edgeseg.api", "Result": "edgeseg.api", "Propagator": "edgeseg.runtime.pipeline",
+         "batch": "edgeseg.batching.job"}
 
 
 def __getattr__(name: str) -> Any:

@@ -28,6 +28,8 @@ VERBS = {
     "export": ("export_cmd", "export a checkpoint to an ONNX bundle with a parity gate (needs torch, onnx)"),
     "run": ("run_cmd", "run a bundle on a video/camera source under an operating point"),
     "profile": ("profile_cmd", "measure FPS, latency and accuracy of operating points side by side (table, JSON, CSV, plot)"),
+    "batch": ("batch_cmd", "a bundle over many videos (folders, globs, manifests), one output folder each, resumable; "
+                           "in this process or on Ray Data, one machine or a cluster"),
     "demo": ("demo_cmd", "the whole pipeline on the bundled default model and a street clip; every option has a default"),
     "check": ("check_cmd", "static TensorRT-compatibility report of a bundle or ONNX file (no TensorRT needed)"),
     "profiles": ("profiles_cmd", "list the built-in operating points"),

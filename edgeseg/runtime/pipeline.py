@@ -18,7 +18,8 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,7 +71,8 @@ class _Pending:
     flows: list[Flow]
 
 
-def _check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
+def check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
+    """A UsageError naming what to do when ``bundle`` lacks a graph ``op`` runs."""
     missing = [k for k in required_graphs(op) if k not in bundle.graphs]
     if missing:
         fixes = []
@@ -140,7 +142,7 @@ class Pipeline:
         and the engine threads are then the set's), or engines already open, by graph key, that this pipeline uses
         but never closes. Without it the pipeline opens and closes its own."""
         self.bundle = bundle
-        _check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
+        check_graphs(bundle, op)  # before anything is started: a missing graph leaves nothing behind
         self.stats = stats or Stats()
         budget = threads or thread_budget(live=overlap)
         flow_threads = flow_threads or budget.flow
@@ -174,7 +176,7 @@ class Pipeline:
         """Run under ``op`` from the next frame on (a keyframe): the engines it needs are opened first, then the
         ones it no longer needs closed (when this pipeline owns its engines; a shared set's owner decides), so a
         failure leaves the current point running; statistics and frame numbers carry on."""
-        _check_graphs(self.bundle, op)
+        check_graphs(self.bundle, op)
         needed = graphs_to_open(self.bundle, op)
         had = [k for k in needed if k in self.engine_set]
         chosen = self.engine_set.acquire(needed)
@@ -453,6 +455,37 @@ class Pipeline:
         planned = self.refinement.plan(soft)
         refined = self.refinement.probs(preprocess(rgb, self.net_size, self.mean, self.std), probs, feats, planned)
         return kernels.blend_argmax(soft, refined, probs, labels, self.kernel_threads), len(planned)
+
+
+class GivenLabels(Pipeline):
+    """Label propagation through a whole clip as a pipeline the Session drives (``edgeseg batch --task propagate``):
+    the frames that have labels (``labels[frame index]``, HxW uint8 class ids) are its keyframes, and each is carried
+    forward frame by frame by the pipeline's own propagated-frame path (DIS backward flow with ``op``'s flow
+    parameters, the C nearest-warp kernel) until the next labelled frame. No network runs. Frames before the first
+    labelled one get ``fill`` (the ignore class: unlabelled)."""
+
+    def __init__(self, bundle: Bundle, labels: dict[int, np.ndarray], fill: int, op: OperatingPoint | None = None,
+                 **kw: Any):
+        self.given, self.fill = labels, fill
+        base = op or OperatingPoint(name="propagate")
+        super().__init__(bundle, replace(base, name="propagate", downscale=1.0, keyframe_interval=2**31 - 1, warp=True, refine=False,
+                                         fusion="none", adaptive=None), **kw)
+
+    def is_keyframe(self, rgb: np.ndarray) -> bool:
+        return self.index in self.given or super().is_keyframe(rgb)
+
+    def can_defer(self, rgb: np.ndarray) -> bool:
+        return False
+
+    def _keyframe(self, rgb: np.ndarray, image: np.ndarray | None, back_job: Future | None) -> FrameOutput:
+        labels = self.given.get(self.index)
+        if labels is None:
+            labels = np.full(rgb.shape[:2], self.fill, np.uint8)
+        elif labels.shape != rgb.shape[:2]:
+            raise UsageError(f"the labels of frame {self.index} are {labels.shape[1]}x{labels.shape[0]}, the frame "
+                             f"{rgb.shape[1]}x{rgb.shape[0]}")
+        self.state = _State(flow_image=image, shape=rgb.shape, labels=labels, source_key=self.index)
+        return FrameOutput(self.index, labels, keyframe=True, source_key=self.index)
 
 
 class Propagator:
