@@ -101,6 +101,7 @@ class Segmenter:
         A live source that stalls is reconnected up to ``retries`` times with back-off; the stream then ends.
         """
         pipeline = self._open()
+        pipeline.reset()  # another clip: its first frame is a keyframe, nothing is carried over from the last one
         # the one frame loop; the Segmenter keeps its pipeline (and statistics) when the stream ends
         session = Session([Stream(source, open_source(source), pipeline)], max_frames=max_frames, retries=retries,
                           warmup=None, owns_pipelines=False)

@@ -65,6 +65,15 @@ def test_stream_reads_any_source_uri(tiny_set):
     assert stats["read"] == stats["frames"] == 7 and stats["stage_ms"]["decode"] > 0  # decoding is counted, as in the CLI
 
 
+def test_a_second_stream_starts_afresh(tiny_set):
+    with edgeseg.Segmenter(tiny_set[1], profile="evs07") as seg:
+        first = list(seg.stream(str(tiny_set[0] / "frames"), max_frames=5))
+        again = list(seg.stream(str(tiny_set[0] / "frames"), max_frames=5))
+    assert again[0].keyframe and [r.keyframe for r in again] == [r.keyframe for r in first]
+    assert all((a.labels == b.labels).all() for a, b in zip(first, again))  # nothing carried over from the first clip
+    assert again[0].index == 5  # frame numbers carry on, as the statistics do
+
+
 def test_a_closed_segmenter_says_so(tiny_set, frames):
     seg = edgeseg.Segmenter(tiny_set[1])
     seg.close()

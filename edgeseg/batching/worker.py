@@ -142,6 +142,8 @@ class VideoWorker:
                 keys.append(tick.frames[0].output.keyframe)
         finally:
             pipe.close()
+            if local != video.uri:  # a remote video's local copy is not part of the output
+                Path(local).unlink(missing_ok=True)
         result = session.result()
         if result.failed or result.end not in ("end_of_stream",):
             raise EdgesegError(f"{shown(video.uri)}: {result.error or result.end}")

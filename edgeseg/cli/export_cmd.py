@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "but each costs a run, so the runtime uses them only where they cost less than the full frame. "
                         "auto: a 64-pixel core plus the context, B=1; none: full-frame refinement only (default: %(default)s)")
     p.add_argument("--heads", default="all", help="edgeseg checkpoints: all | none | a comma list of: " +
-                   "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) + " (default: all)")
+                   "; ".join(f"{name}: {HEADS[name].summary}" for name in head_names()) +
+                   " (default: all = every head whose checkpoint is next to the backbone)")
     p.add_argument("--opset", metavar="N", type=int, default=18, help="ONNX opset, >= 17 (default: %(default)s)")
     p.add_argument("--miou-images", metavar="DIR",
                    help="images for the backbone mIoU check (default: CamVid test under $EDGESEG_DATA, else no check)")
@@ -65,10 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "'{\"num_classes\": 11, \"weights\": null}'")
 
 
-def parse_heads(text: str) -> tuple[str, ...]:
+def parse_heads(text: str) -> tuple[str, ...] | None:
+    """None for ``all``: every registered head whose checkpoint is there (a checkpoint folder older than a head
+    keeps exporting); a named head must be there."""
     choices = head_names()
     if text == "all":
-        return choices
+        return None
     if text == "none":
         return ()
     heads = tuple(h.strip() for h in text.split(",") if h.strip())

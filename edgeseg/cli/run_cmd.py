@@ -101,7 +101,8 @@ def status_line(stats: dict[str, Any]) -> str:
     """One line of a session snapshot (totals of every stream)."""
     fps_text = "warming up" if stats["fps"] is None else f"{stats['fps']:6.1f} FPS"
     lat = stats["latency_ms"]["p50"]
-    return (f"\rframe {stats['frames']:6d}  {fps_text}  latency {lat if lat is not None else float('nan'):6.1f} ms  "
+    lat_text = "   -  " if lat is None else f"{lat:6.1f}"  # nothing measured yet (warm-up)
+    return (f"\rframe {stats['frames']:6d}  {fps_text}  latency {lat_text} ms  "
             f"keyframes {stats['keyframes']}  dropped {stats['dropped']}")
 
 

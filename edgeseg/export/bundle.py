@@ -70,7 +70,9 @@ def export_bundle(opts: ExportOptions) -> Path:
     if opts.size is not None:
         ckpt = {**ckpt, "input_size": list(opts.size)}
     all_heads = load_heads(folder)
-    wanted = head_names() if opts.heads is None else opts.heads
+    # default: the registered heads this folder has checkpoints for (a head registered later does not stop an
+    # existing checkpoint folder from exporting); named ones must be there
+    wanted = [h for h in head_names() if h in all_heads] if opts.heads is None else opts.heads
     missing = [h for h in wanted if h not in all_heads]
     if missing:
         raise UsageError(f"no checkpoint for head(s) {', '.join(missing)} next to {backbone_path}; "

@@ -19,9 +19,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg.export.onnx_io import describe_io
 from edgeseg.runtime.bundle import graph_key, sha256_file
+from edgeseg.runtime.manifest import KEYFRAME_FRAME as FRAME  # the keyframe graphs' tensors, named once
+from edgeseg.runtime.manifest import KEYFRAME_LABELS as LABELS
+from edgeseg.runtime.manifest import KEYFRAME_SIZE as SIZE
 from edgeseg.runtime.manifest import GraphEntry, InputSpec, Manifest, OutputSpec
-
-FRAME, SIZE, LABELS = "frame", "size", "labels"
 
 
 def supported(spec: InputSpec, output: OutputSpec) -> bool:

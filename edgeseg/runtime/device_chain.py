@@ -14,9 +14,10 @@ import numpy as np
 
 from edgeseg.runtime.bundle import Bundle, graph_key
 from edgeseg.runtime.engine_protocol import Engine, close_engine
+from edgeseg.runtime.manifest import KEYFRAME_FRAME as FRAME  # the keyframe graphs' tensors, named once
+from edgeseg.runtime.manifest import KEYFRAME_LABELS as LABELS
+from edgeseg.runtime.manifest import KEYFRAME_SIZE as SIZE
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
-
-FRAME, SIZE, LABELS = "frame", "size", "labels"  # the names edgeseg.export.keyframe_graphs gives them
 
 
 class GraphKeyframes:

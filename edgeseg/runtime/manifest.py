@@ -32,6 +32,9 @@ UPSAMPLE = "bilinear-half-pixel"
 UPSAMPLE_LABELS = "nearest-cv2"
 LAYOUTS = ("NCHW", "NHWC")
 KINDS = ("scores", "labels")
+# The tensors of the keyframe pre/post graphs (edgeseg.export.keyframe_graphs makes them; the device chains bind
+# them): the uint8 HxWx3 frame in, the frame size, the uint8 HxW labels out.
+KEYFRAME_FRAME, KEYFRAME_SIZE, KEYFRAME_LABELS = "frame", "size", "labels"
 
 
 class BundleError(UsageError):

@@ -174,3 +174,15 @@ def test_the_runtime_and_one_worker_never_load_ray(clips, tmp_path):
             "assert 'ray' not in sys.modules, 'ray was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_an_object_store_uri_is_read_through_fsspec(clips, tmp_path):
+    import fsspec
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/rec/drive.mp4", (clips / "clip2.mp4").read_bytes())
+    table = batch("memory://bucket/rec/drive.mp4", V1, tmp_path / "out", progress=False)
+    assert table[0]["status"] == "ok" and table[0]["frames"] == 10 and table[0]["key"].startswith("drive-")
+    local = batch(str(clips / "clip2.mp4"), V1, tmp_path / "local", progress=False)
+    assert labels_of(Path(table[0]["output"]) / "labels").keys() == labels_of(Path(local[0]["output"]) / "labels").keys()
+    assert sorted(p.name for p in Path(table[0]["output"]).iterdir()) == ["labels", "stats.json"]  # not the copy
+    assert not list((tmp_path / "out").glob(".*tmp*"))

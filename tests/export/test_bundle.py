@@ -116,3 +116,23 @@ def test_eval_on_bundle_needs_no_torch(tiny_set):
             f"{str(root / 'labels')!r}, '--no-progress']); sys.exit(rc or 10 * ('torch' in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_checkpoint_folder_without_every_head_exports_what_it_has(tiny_root, tmp_path):
+    """Registering a head must not stop an existing checkpoint folder from exporting (its default is 'every head
+    found'); a head asked for by name must be there."""
+    import shutil
+
+    from edgeseg.errors import UsageError
+    from edgeseg.export.bundle import export_bundle
+    from tests.conftest import tiny_options
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    for name in ("backbone.pt", "refiner.pt"):
+        shutil.copy(tiny_root / "model" / name, folder / name)
+    opts = tiny_options(tiny_root, str(tmp_path / "b"), downscales=(1.0,))
+    bundle = export_bundle(type(opts)(**{**opts.__dict__, "model": str(folder)}))
+    assert {k for k in json.loads((bundle / "manifest.json").read_text())["graphs"] if k in ("refiner", "stgru")} == {"refiner"}
+    with pytest.raises(UsageError, match="stgru"):
+        export_bundle(type(opts)(**{**opts.__dict__, "model": str(folder), "heads": ("refiner", "stgru"),
+                                    "out": str(tmp_path / "c")}))

@@ -15,9 +15,10 @@ from edgeseg.errors import EdgesegError
 from edgeseg.runtime.backends.cuda_buffers import IoBuffer
 from edgeseg.runtime.backends.tensorrt_backend import TensorRTEngine
 from edgeseg.runtime.backends.tensorrt_build import FRAME_MAX, FRAME_MIN
+from edgeseg.runtime.manifest import KEYFRAME_FRAME as FRAME  # the keyframe graphs' tensors, named once
+from edgeseg.runtime.manifest import KEYFRAME_LABELS as LABELS
+from edgeseg.runtime.manifest import KEYFRAME_SIZE as SIZE
 from edgeseg.runtime.network_io import KeyOutput, NetworkIO
-
-FRAME, SIZE, LABELS = "frame", "size", "labels"  # the names edgeseg.export.keyframe_graphs gives them
 
 
 class TensorRTKeyframes:

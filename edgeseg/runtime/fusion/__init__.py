@@ -4,11 +4,14 @@ A spec says what the head's graph takes and gives (input/output names, in order)
 head, how its feeds are built from the pipeline's per-frame maps and its recurrent state (``step``),
 whether it needs the backward flow on every frame, and how many frames it looks at. The pipeline, the
 exporter (graph list and parity/calibration feeds), the profile schema (``fusion:`` values), the CLI
-choices, the checkpoint loader and training all read ``HEADS``; adding a head is a model module, a spec
-module here, and a profile YAML.
+choices, the checkpoint loader and training all read ``HEADS``. Every module of this package but ``spec`` is a
+head's spec and is imported here (the refiner first, then by name), so adding a head is three new files: its model
+module (``edgeseg/models/NAME.py``), its spec here (``NAME.py``) and a profile (``edgeseg/profiles/NAME.yaml``).
 """
 
-# ruff: noqa: I001  (the heads are imported in registration order, the refiner first)
+import importlib
+import pkgutil
+
 from edgeseg.runtime.fusion.spec import (  # noqa: F401  (the registry's API, read as ``fusion.X``)
     HEADS,
     FusionFrame,
@@ -23,4 +26,7 @@ from edgeseg.runtime.fusion.spec import (  # noqa: F401  (the registry's API, re
     head_names,
     register_head,
 )
-from edgeseg.runtime.fusion import refiner, stgru, netwarp, gcrf  # noqa: F401  (fill HEADS, this order)
+
+_SPECS = sorted((m.name for m in pkgutil.iter_modules(__path__) if m.name != "spec"), key=lambda n: (n != "refiner", n))
+for _module in _SPECS:
+    importlib.import_module(f"{__name__}.{_module}")  # fills HEADS
