@@ -105,10 +105,13 @@ class Segmenter:
         # the one frame loop; the Segmenter keeps its pipeline (and statistics) when the stream ends
         session = Session([Stream(source, open_source(source), pipeline)], max_frames=max_frames, retries=retries,
                           warmup=None, owns_pipelines=False)
-        for tick in session.ticks():
-            done = tick.frames[0]
-            yield Result(done.output.labels, done.output.keyframe, done.output.index, rgb_of(done.read), self.colors,
-                         self.class_names)
+        try:
+            for tick in session.ticks():
+                done = tick.frames[0]
+                yield Result(done.output.labels, done.output.keyframe, done.output.index, rgb_of(done.read), self.colors,
+                             self.class_names)
+        finally:  # a caller that stops early: the source is closed now, not when the generator is collected
+            session.close()
         if session.end == "source_error":
             raise UsageError(f"{source}: {session.error}")
 

@@ -76,6 +76,12 @@ def _stat(uri: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def _absolute(uri: str | None) -> Any:
+    if not uri or is_remote(uri):
+        return uri
+    return str(Path(uri.removeprefix("file://")).absolute())
+
+
 def _video(uri: str, labels: str | None = None) -> Video:
     try:
         size, mtime = _stat(uri)
@@ -147,6 +153,9 @@ def list_videos(inputs: list[str]) -> list[Video]:
         else:
             raise UsageError(f"input {shown(item)} does not exist (a video, a folder, a glob, a list or a manifest)")
     seen, videos = set(), []
+    # local paths absolute: keys and markers then do not depend on the folder a job is started from, and the
+    # workers of a cluster open what was meant
+    found = [(_absolute(u), _absolute(lab)) for u, lab in found]
     for uri, labels in found:
         if uri and uri not in seen:
             seen.add(uri)

@@ -129,8 +129,10 @@ def new_temp(out: Path, key: str) -> Path:
 
 
 def sweep(out: Path) -> int:
-    """Remove every temporary folder and file left in ``out`` by a run that was killed; returns how many."""
-    stale = [p for p in out.glob(".*") if TEMP in p.name or p.name.endswith(".tmp")] if out.is_dir() else []
+    """Remove every temporary folder and file (and attempt count) left in ``out`` by a run that was killed or
+    interrupted; returns how many."""
+    # also the attempt counts: they count the deaths of one job's workers, and a new job starts afresh
+    stale = [p for p in out.glob(".*") if TEMP in p.name or p.name.endswith((".tmp", ".attempts"))] if out.is_dir() else []
     for p in stale:
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     return len(stale)

@@ -123,10 +123,11 @@ class VideoWorker:
 
     def _run(self, video: Video, tmp: Path) -> dict[str, Any]:
         local = _fetch(video.uri, tmp) if is_remote(video.uri) else video.uri
+        given = self._labels(video, local) if self.s.task == "propagate" else {}
         source = open_source(local)
+        sink = None
         try:
             sink = CountingSink(label_sink(self.s.fmt, tmp), len(self.names))
-            given = self._labels(video, local) if self.s.task == "propagate" else {}
             if self.s.task == "propagate":
                 pipe: Pipeline = GivenLabels(self.bundle, given, self.fill, self.s.op, engines=self.engines,
                                              threads=self.budget)
@@ -134,6 +135,8 @@ class VideoWorker:
                 pipe = Pipeline(self.bundle, self.s.op, engines=self.engines, threads=self.budget)
         except BaseException:
             source.close()
+            if sink is not None:
+                sink.close()
             raise
         keys = []  # every keyframe, warm-up included (the stats' "keyframes" leave the warm-up out)
         try:

@@ -56,6 +56,8 @@ def open_session(bundle: Bundle, op: OperatingPoint, sources: Sequence[str], sin
         outs: list[Sink | None] = []
         for k, (uri, src) in enumerate(zip(sinks, opened)):
             if is_live_view(uri):
+                if view is not None:
+                    raise UsageError("one http:// live view per run (it shows one stream or the mosaic of all)")
                 from edgeseg.runtime.http_view import LiveViewServer
                 view = LiveViewServer(uri, palette, names, stream=None if mosaic_for else k)
                 undo.callback(view.close)
@@ -70,15 +72,18 @@ def open_session(bundle: Bundle, op: OperatingPoint, sources: Sequence[str], sin
         engines = EngineSet(bundle, backend, budget.engine, engine_cache, budget.engine_spinning)
         undo.callback(engines.close)
         pipes = []
-        for _ in sources:  # live mode segments keyframes in the background while later frames are propagated
-            pipes.append(Pipeline(bundle, op, backend=backend, flow_threads=flow_threads, overlap=mode == "live",
+        # live mode with one source segments keyframes in the background while later frames are propagated; with
+        # several, their pipelines share each engine, which TensorRT and torch cannot run from two threads at once
+        overlap = mode == "live" and len(sources) == 1
+        for _ in sources:
+            pipes.append(Pipeline(bundle, op, backend=backend, flow_threads=flow_threads, overlap=overlap,
                                   engines=engines, threads=budget))
             undo.callback(pipes[-1].close)
         undo.pop_all()
     streams = [Stream(name, src, pipe, out) for name, src, pipe, out in zip(stream_names(sources), opened, pipes, outs)]
     extra = [view] if view is not None else []
     session = Session(streams, mode=mode, mosaic=mosaic, stagger=stagger, max_frames=max_frames, retries=retries,
-                      warmup=warmup, stop=stop, engines=engines, observers=[*observers, *extra], controls=extra,
+                      warmup=warmup, stop=stop, engines=engines, observers=[*observers, *extra], controls=extra if resolve else [],
                       resolve=resolve)
     if view is not None:  # closed with the session, after its last frame
         session.closers.append(view.close)

@@ -33,7 +33,7 @@ import numpy as np
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.engine_set import EngineSet
 from edgeseg.runtime.operating_point import OperatingPoint
-from edgeseg.runtime.pipeline import FrameOutput, Pipeline, graphs_to_open
+from edgeseg.runtime.pipeline import FrameOutput, Pipeline, check_graphs, graphs_to_open
 from edgeseg.runtime.sinks import Sink, SinkError
 from edgeseg.runtime.sources import CaptureSource, Read, Source, Status, wait_backoff
 from edgeseg.runtime.stats import rss_mb, summarize
@@ -220,6 +220,8 @@ class Session:
                  resolve: Callable[[str], OperatingPoint] | None = None):
         if not streams:
             raise ValueError("a session needs at least one stream")
+        if controls and resolve is None:
+            raise ValueError("controls ask for operating points by name: give resolve")
         self.streams, self.mode, self.mosaic_sink, self.stagger = streams, mode, mosaic, stagger
         self.max_frames, self.retries, self.warmup = max_frames, retries, warmup
         self.stop = stop or threading.Event()
@@ -242,11 +244,21 @@ class Session:
         """Every stream to ``op`` from its next frame (a keyframe). The engines ``op`` needs are opened before any
         stream switches, so a failure leaves every stream on the current point; then the ones no stream runs any
         more are closed."""
-        needed = graphs_to_open(self.streams[0].pipeline.bundle, op)
+        bundle = self.streams[0].pipeline.bundle
+        check_graphs(bundle, op)
+        needed = graphs_to_open(bundle, op)
         if self.engines is not None:
             self.engines.acquire(needed)  # raises before any stream moved
-        for s in self.streams:
-            s.pipeline.switch(op)
+        before = self.op
+        moved = []
+        try:
+            for s in self.streams:
+                s.pipeline.switch(op)
+                moved.append(s)
+        except BaseException:  # a stream's own pre/post engines failed: the moved ones go back
+            for s in moved:
+                s.pipeline.switch(before)
+            raise
         if self.engines is not None and self.owns_pipelines:
             self.engines.keep_only(needed)
 
@@ -256,7 +268,7 @@ class Session:
             if not name:
                 continue
             try:
-                self.switch(self.resolve(name) if self.resolve else name)  # type: ignore[arg-type]
+                self.switch(self.resolve(name))  # type: ignore[misc]  # set with controls
             except EdgesegError as exc:  # an engine that cannot be built: one line, the run goes on as it was
                 print(f"edgeseg: cannot switch to {name}: {exc}", file=sys.stderr)
 
@@ -422,8 +434,9 @@ class Session:
             if s.sink is not None:
                 s.sink.close()
         except SinkError as exc:
-            s.end, s.error = "sink_failed", str(exc)
-            self.errors.append(f"{s.name}: {exc}" if len(self.streams) > 1 else str(exc))
+            if s.end != "sink_failed":  # a write that failed already said why; its close error would hide it
+                s.end, s.error = "sink_failed", str(exc)
+                self.errors.append(f"{s.name}: {exc}" if len(self.streams) > 1 else str(exc))
         finally:
             s.source.close()
 

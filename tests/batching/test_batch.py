@@ -123,14 +123,23 @@ def test_inputs_folders_globs_manifests_and_credentials(clips, tmp_path):
 
 
 def test_a_video_that_killed_its_worker_too_often_fails_alone(clips, tmp_path):
+    from edgeseg.batching.inputs import list_videos
+    from edgeseg.batching.worker import Settings, VideoWorker, bundle_digest
     out = tmp_path / "out"
     out.mkdir()
-    key = video_key(str(clips / "clip0.mp4"))
-    (out / f".{key}.attempts").write_text("111\n222\n333\n")  # three workers died on it (--retries 2: no more)
-    (out / f".{key}.tmp-deadbeef").mkdir()  # and left a temporary folder behind
-    table = batch([str(clips / "clip0.mp4"), str(clips / "clip1.mp4")], V1, out, retries=2, progress=False)
-    assert [r["status"] for r in table] == ["failed", "ok"] and "3 attempts" in table[0]["error"]
-    assert not (out / key).exists() and not list(out.glob(f".{key}.tmp-*"))
+    worker = VideoWorker(Settings(bundle=str(V1), op=OperatingPoint(name="t"), out=str(out), retries=2,
+                                  bundle_digest=bundle_digest(V1)))
+    bad, good = list_videos([str(clips / "clip0.mp4"), str(clips / "clip1.mp4")])
+    (out / f".{bad.key}.attempts").write_text("111\n222\n333\n")  # three workers of this job died on it
+    (out / f".{bad.key}.tmp-deadbeef").mkdir()  # and the last one left a temporary folder behind
+    rows = [worker.process(bad), worker.process(good)]
+    worker.close()
+    assert [r["status"] for r in rows] == ["failed", "ok"] and "3 attempts" in rows[0]["error"]
+    assert not (out / bad.key).exists() and not (out / f".{bad.key}.attempts").exists()
+    # a new job starts its counts afresh (an interrupted run's counts are swept)
+    (out / f".{bad.key}.attempts").write_text("111\n222\n333\n")
+    assert batch(str(clips / "clip0.mp4"), V1, out, retries=2, progress=False)[0]["status"] == "ok"
+    assert not list(out.glob(".*"))  # the dead attempt's temporary folder was swept too
 
 
 def test_propagate_carries_given_labels_like_the_propagator(tiny_root, tmp_path):

@@ -141,4 +141,4 @@ def test_one_stream_has_the_shape_of_many(setup):
                    for i in range(2)], engines=engines).run().stats
     assert set(one) == set(two) and set(one["streams"][0]) == set(two["streams"][0])
     assert two["frames"] == 2 * one["frames"] == 2 * len(frames) and two["read"] == sum(s["read"] for s in two["streams"])
-    assert one["fps"] > 0 and two["fps"] > 0 and one["stage_ms"]["render"] >= 0
+    assert one["fps"] > 0 and two["fps"] > 0
