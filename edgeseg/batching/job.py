@@ -43,6 +43,9 @@ def batch(inputs: str | list[str], bundle: str | Path, out: str | Path, *, profi
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "zstd":  # one line now, not one failed row per video
+        from edgeseg.batching.outputs import ZstdSink
+        ZstdSink.require()
     if workers < 1 or retries < 0:
         raise UsageError("workers must be >= 1 and retries >= 0")
     op = profile if isinstance(profile, OperatingPoint) else load_profile(profile)

@@ -82,11 +82,17 @@ class NpzSink(Sink):
 class ZstdSink(Sink):
     """``labels.zst``: the frames' labels back to back in one zstd stream (one frame size per video)."""
 
-    def __init__(self, path: Path, level: int = 3):
+    @staticmethod
+    def require() -> None:
+        """A MissingDependencyError when zstandard is not installed."""
         try:
-            import zstandard
+            import zstandard  # noqa: F401
         except ImportError:
             raise MissingDependencyError("--format zstd needs zstandard: pip install 'edgeseg[batch]'") from None
+
+    def __init__(self, path: Path, level: int = 3):
+        self.require()
+        import zstandard
         self.path, self.file = path, open(path, "wb")
         self.stream = zstandard.ZstdCompressor(level=level).stream_writer(self.file)
         self.size: tuple[int, ...] | None = None

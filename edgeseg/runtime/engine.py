@@ -9,6 +9,7 @@ module and one row of ``BACKEND_TABLE``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.util
 import re
@@ -22,6 +23,7 @@ from edgeseg.runtime.bundle import AUTO, Bundle
 from edgeseg.runtime.engine_protocol import Engine, close_engine  # noqa: F401 (the protocol, read from here too)
 
 
+@functools.cache  # doctor asks twice and best_backend again: its reason is printed once
 def _tensorrt_usable() -> bool:
     """Whether TensorRT and a GPU work here; when TensorRT is installed but cannot be used, one line says why."""
     if importlib.util.find_spec("tensorrt") is None:
