@@ -89,10 +89,7 @@ class Segmenter:
     def __call__(self, frame_rgb: np.ndarray, name: str = "") -> Result:
         """Segment (or propagate onto) one HxWx3 uint8 RGB frame; frames must come in order."""
         self._stats.read += 1  # a frame handed in is a frame read: processed + dropped = read, as in the CLI
-        return self._process(frame_rgb)
-
-    def _process(self, frame_rgb: np.ndarray, arrival: float | None = None) -> Result:
-        out: FrameOutput = self._open().process(frame_rgb, arrival)
+        out: FrameOutput = self._open().process(frame_rgb)
         return Result(out.labels, out.keyframe, out.index, frame_rgb, self.colors, self.class_names)
 
     def stream(self, source: str, max_frames: int | None = None, retries: int = 5) -> Iterator[Result]:

@@ -37,7 +37,7 @@ TEMP = ".tmp-"
 class CountingSink(Sink):
     """Forwards every frame to ``inner`` and counts its pixels per class (the video's class fractions)."""
 
-    def __init__(self, inner: Sink, classes: int):
+    def __init__(self, inner: Sink):
         self.inner, self.pixels = inner, np.zeros(256, np.int64)  # labels are uint8
         self.frame_size: tuple[int, int] | None = None
 

@@ -127,7 +127,7 @@ class VideoWorker:
         source = open_source(local)
         sink = None
         try:
-            sink = CountingSink(label_sink(self.s.fmt, tmp), len(self.names))
+            sink = CountingSink(label_sink(self.s.fmt, tmp))
             if self.s.task == "propagate":
                 pipe: Pipeline = GivenLabels(self.bundle, given, self.fill, self.s.op, engines=self.engines,
                                              threads=self.budget)

@@ -136,9 +136,8 @@ def summarize(parts: list[Stats]) -> dict[str, Any]:
     starts = [p.start for p in parts if p.start is not None and p.end is not None]
     ends = [p.end for p in parts if p.end is not None]
     wall = max(ends) - min(starts) if starts and ends else 0.0
-    notes = [p.unmeasured for p in parts]
-    unmeasured = notes[0] if len(parts) == 1 else (None if counted and wall > 0 else
-                                                   "too short to measure: every frame fell in the warm-up (--warmup)")
+    unmeasured = parts[0].unmeasured if len(parts) == 1 else (None if counted and wall > 0 else
+                                                              "too short to measure: every frame fell in the warm-up (--warmup)")
     measured = unmeasured is None and lat.size > 0 and wall > 0
     caveat = parts[0].caveat if len(parts) == 1 else None
     n = max(1, counted)
