@@ -7,6 +7,6 @@ All other metadata lives in pyproject.toml.
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("edgeseg.runtime._kernels", ["edgeseg/runtime/csrc/kernels.c"],
+setup(ext_modules=[Extension("edgeseg.runtime.motion._kernels", ["edgeseg/runtime/motion/csrc/kernels.c"],
                              extra_compile_args=["-O3", "-std=c99", "-fno-fast-math", "-ffp-contract=off", "-Wall"],
                              extra_link_args=["-lpthread"], optional=True)])

@@ -23,9 +23,9 @@ from _report import DATA, ensure_bundle, machine_line, publish
 
 import edgeseg
 from edgeseg.batching.job import batch
+from edgeseg.bundle import load_bundle
 from edgeseg.data.folders import list_images
 from edgeseg.data.metrics import ConfusionMatrix
-from edgeseg.runtime.bundle import load_bundle
 
 
 def plain_loop(bundle: Path, profile: str, videos: list[Path], out: Path) -> float:

@@ -24,10 +24,10 @@ import numpy as np
 import onnxruntime as ort
 from _report import publish  # benchmarks/_report.py (scripts run from this folder)
 
+from edgeseg.bundle import AUTO, ORT_X86, load_bundle
+from edgeseg.bundle.manifest import GraphEntry
 from edgeseg.export.bundle import ExportOptions, export_bundle
 from edgeseg.export.parity import ort_session
-from edgeseg.runtime.bundle import AUTO, ORT_X86, load_bundle
-from edgeseg.runtime.manifest import GraphEntry
 
 PRECISIONS = ("fp32", "fp16", "int8")
 

@@ -27,10 +27,10 @@ from edgeseg.data.folders import paired_samples, read_label, read_rgb
 from edgeseg.data.metrics import ConfusionMatrix
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.warp import resize_flow
-from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.postprocess import upsample_argmax
-from edgeseg.runtime.preprocess import preprocess
-from edgeseg.runtime.reference import warp_nearest
+from edgeseg.runtime.engines.postprocess import upsample_argmax
+from edgeseg.runtime.engines.preprocess import preprocess
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.motion.reference import warp_nearest
 
 VAL = DATA / "camvid"
 

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 from _report import median_ms  # benchmarks/_report.py (scripts run from this folder)
 
-from edgeseg.runtime import kernels, reference
-from edgeseg.runtime.coarse_flow import CoarseFlow
+from edgeseg.runtime.motion import kernels, reference
+from edgeseg.runtime.motion.coarse_flow import CoarseFlow
 
 
 def cv2_remap_warp(maps, flow, h, w):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from _report import DATA, ensure_bundle, machine_line, median_ms, publish  # benchmarks/_report.py (scripts run from this folder)
 
-from edgeseg.runtime.backends.torch_ref import TorchEngine
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.network_io import NetworkIO
+from edgeseg.bundle import load_bundle
+from edgeseg.runtime.engines.backends.torch_ref import TorchEngine
+from edgeseg.runtime.engines.network_io import NetworkIO
 
 SIZES = ((540, 960), (1024, 2048))
 

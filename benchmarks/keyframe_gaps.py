@@ -20,13 +20,13 @@ from pathlib import Path
 import onnxruntime as ort
 from _report import DATA, ensure_bundle, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
+from edgeseg.bundle import load_bundle
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime import kernels
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.network_io import NetworkIO
-from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.engines.network_io import NetworkIO
+from edgeseg.runtime.motion import kernels
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.pipeline.core import Pipeline
 
 
 def session(path: Path, spinning: bool) -> ort.InferenceSession:

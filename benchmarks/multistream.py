@@ -18,9 +18,9 @@ from pathlib import Path
 
 from _report import DATA, ensure_bundle, publish
 
+from edgeseg.bundle import load_bundle
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.launch import open_session
+from edgeseg.runtime.pipeline.launch import open_session
 
 
 def run(bundle, op, source: str, n: int, stagger: bool) -> dict:

@@ -22,14 +22,14 @@ import time
 from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.report import machine_info
+from edgeseg.bundle import load_bundle
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.engine import BACKENDS
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.segment import BundleSegmenter
-from edgeseg.runtime.stats import Stats
-from edgeseg.runtime.thread_budget import thread_budget
+from edgeseg.runtime.engines.registry import BACKENDS
+from edgeseg.runtime.engines.segment import BundleSegmenter
+from edgeseg.runtime.engines.thread_budget import thread_budget
+from edgeseg.runtime.pipeline.core import Pipeline
+from edgeseg.runtime.pipeline.stats import Stats
 
 SHARED = DATA
 SOURCES = {"camvid-val 480x360": SHARED / "camvid" / "val", "highway 960x540": SHARED / "video" / "solidWhiteRight.mp4"}

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from _report import DATA, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
-from edgeseg.runtime.pipeline import Propagator
-from edgeseg.runtime.sources import open_source
+from edgeseg.runtime.io.sources import open_source
+from edgeseg.runtime.pipeline.core import Propagator
 
 CLIP = DATA / "video" / "solidWhiteRight.mp4"
 

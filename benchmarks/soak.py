@@ -31,14 +31,14 @@ from typing import Any
 
 from _report import DATA, publish  # benchmarks/_report.py (scripts run from this folder)
 
+from edgeseg.bundle import load_bundle
 from edgeseg.calibration.frames import read_frames
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.session import Session, Stream
-from edgeseg.runtime.sinks import NullSink
-from edgeseg.runtime.sources import Read, Source, Status, sample_path
-from edgeseg.runtime.stats import rss_mb
+from edgeseg.runtime.io.sinks import NullSink
+from edgeseg.runtime.io.sources import Read, Source, Status, sample_path
+from edgeseg.runtime.pipeline.core import Pipeline
+from edgeseg.runtime.pipeline.session import Session, Stream
+from edgeseg.runtime.pipeline.stats import rss_mb
 
 SHARED = DATA
 

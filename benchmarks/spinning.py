@@ -21,12 +21,12 @@ import onnxruntime as ort
 from _report import DATA, ensure_bundle, machine_line, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import load_clip
+from edgeseg.bundle import load_bundle
 from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime.bundle import load_bundle
+from edgeseg.runtime.engines.network_io import NetworkIO
+from edgeseg.runtime.engines.thread_budget import thread_budget
 from edgeseg.runtime.fusion import refiner
-from edgeseg.runtime.network_io import NetworkIO
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.thread_budget import thread_budget
+from edgeseg.runtime.pipeline.core import Pipeline
 
 
 def session(path: Path, spinning: bool) -> ort.InferenceSession:

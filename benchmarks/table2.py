@@ -20,8 +20,8 @@ from _report import DATA, RESULTS_DIR, ensure_bundle, publish  # benchmarks/_rep
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import machine_info, markdown, plot
 from edgeseg.bench.sweep import SweepOptions, sweep
+from edgeseg.bundle import load_bundle
 from edgeseg.profiles.schema import builtin_names, load_profile
-from edgeseg.runtime.bundle import load_bundle
 
 VAL = DATA / "camvid"
 # EVS Table 2 (Cityscapes, GPU + CPU): mIoU and FPS of each point, for reference next to ours.

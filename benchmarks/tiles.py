@@ -24,16 +24,17 @@ import numpy as np
 from _report import DATA, machine_line, median_ms, publish  # benchmarks/_report.py (scripts run from this folder)
 
 from edgeseg.bench.frames import load_clip
+from edgeseg.bundle import load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime import kernels, tiles
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.engine import open_engine
-from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.network_io import NetworkIO
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.preprocess import preprocess
-from edgeseg.runtime.refinement import Refinement, softmax
+from edgeseg.runtime.engines.network_io import NetworkIO
+from edgeseg.runtime.engines.preprocess import preprocess
+from edgeseg.runtime.engines.registry import open_engine
+from edgeseg.runtime.motion import kernels
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.pipeline import tiles
+from edgeseg.runtime.pipeline.core import Pipeline
+from edgeseg.runtime.pipeline.refinement import Refinement, softmax
 
 SHARES = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 

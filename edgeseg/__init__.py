@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = ["Propagator", "Result", "Segmenter", "__version__", "batch"]
 
-_LAZY = {"Segmenter": "edgeseg.api", "Result": "edgeseg.api", "Propagator": "edgeseg.runtime.pipeline",
+_LAZY = {"Segmenter": "edgeseg.api", "Result": "edgeseg.api", "Propagator": "edgeseg.runtime.pipeline.core",
          "batch": "edgeseg.batching.job"}
 
 

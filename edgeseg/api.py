@@ -16,16 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.bundle import Bundle, load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime.bundle import Bundle, load_bundle
-from edgeseg.runtime.engine import best_backend
+from edgeseg.runtime.engines.registry import best_backend
+from edgeseg.runtime.io.sinks import render
+from edgeseg.runtime.io.sources import open_source
 from edgeseg.runtime.operating_point import OperatingPoint
-from edgeseg.runtime.pipeline import FrameOutput, Pipeline
-from edgeseg.runtime.session import Session, Stream, rgb_of
-from edgeseg.runtime.sinks import render
-from edgeseg.runtime.sources import open_source
-from edgeseg.runtime.stats import Stats
+from edgeseg.runtime.pipeline.core import FrameOutput, Pipeline
+from edgeseg.runtime.pipeline.session import Session, Stream, rgb_of
+from edgeseg.runtime.pipeline.stats import Stats
 
 
 @dataclass

@@ -116,7 +116,7 @@ fi
 echo "installing edgeseg into the arm64 rootfs (emulated; the C kernels are built with aarch64 gcc)"
 in_arm "pip install -q pytest hypothesis && pip install -q --force-reinstall --no-cache-dir /src" >"$work/pip.log" 2>&1 \
     || skip "pip install in the arm64 rootfs failed (PyPI unreachable?): $(tail -1 "$work/pip.log")"
-in_arm "cd /work && python -c 'import json, platform, numpy, cv2, onnxruntime, edgeseg.runtime.kernels as k
+in_arm "cd /work && python -c 'import json, platform, numpy, cv2, onnxruntime, edgeseg.runtime.motion.kernels as k
 json.dump(platform.machine(), open(\"arch.json\", \"w\"))
 json.dump({\"python\": platform.python_version(), \"numpy\": numpy.__version__, \"opencv\": cv2.__version__,
            \"onnxruntime\": onnxruntime.__version__, \"kernels\": k.BACKEND}, open(\"versions.json\", \"w\"))'" \
@@ -129,7 +129,7 @@ grep -q '"kernels": "c"' "$work/versions.json" || fail "the C kernels were not b
 echo "running the C kernel tests under emulation"
 # from /work, a copy of the tests: run from /src, Python would import the unbuilt source tree, not the package
 cp -r "$rootfs/src/tests" "$rootfs/work/tests"
-in_arm "cd /work && python -m pytest -q -p no:cacheprovider tests/runtime/test_kernels.py --junitxml=/work/kernels.xml" >"$work/kernels.log" 2>&1
+in_arm "cd /work && python -m pytest -q -p no:cacheprovider tests/runtime/motion/test_kernels.py --junitxml=/work/kernels.xml" >"$work/kernels.log" 2>&1
 "$python" - "$rootfs/work/kernels.xml" "$work/kernel_tests.json" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET
 try:

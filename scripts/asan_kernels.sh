@@ -24,9 +24,9 @@ suffix="$("$python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SU
 cp -r "$root/edgeseg" "$root/tests" "$build/"  # tests too: pytest puts their root first on sys.path
 find "$build/edgeseg" \( -name '*.so' -o -name '__pycache__' \) -prune -exec rm -rf {} +
 "$cc" -shared -fPIC -O1 -g -std=c99 -ffp-contract=off -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-    -I"$include" "$root/edgeseg/runtime/csrc/kernels.c" -o "$build/edgeseg/runtime/_kernels$suffix" -lpthread
+    -I"$include" "$root/edgeseg/runtime/motion/csrc/kernels.c" -o "$build/edgeseg/runtime/motion/_kernels$suffix" -lpthread
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 cd "$build"
-LD_PRELOAD="$preload" "$python" -c 'import edgeseg.runtime.kernels as k; print("sanitized kernels:", k._c.__file__)'
-LD_PRELOAD="$preload" "$python" -m pytest -q -p no:cacheprovider --rootdir "$build" tests/runtime/test_kernels.py "$@"
+LD_PRELOAD="$preload" "$python" -c 'import edgeseg.runtime.motion.kernels as k; print("sanitized kernels:", k._c.__file__)'
+LD_PRELOAD="$preload" "$python" -m pytest -q -p no:cacheprovider --rootdir "$build" tests/runtime/motion/test_kernels.py "$@"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import edgeseg
+from edgeseg.bundle import load_bundle
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.pipeline.core import Pipeline
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

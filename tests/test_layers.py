@@ -7,10 +7,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgeseg"
 # Lower number = lower layer. A module may import its own package and anything of a lower or equal rank.
-RANK = {"errors": 0, "_lazy": 0, "_fs": 0, "_json": 0, "api": 4, "__init__": 0, "weights": 0, "data": 1, "runtime": 2, "profiles": 3,
+RANK = {"errors": 0, "_lazy": 0, "_fs": 0, "_json": 0, "api": 4, "__init__": 0, "weights": 0, "data": 1, "bundle": 1, "runtime": 2, "profiles": 3,
         "calibration": 3, "models": 3, "bench": 4, "batching": 4, "export": 4, "train": 4, "cli": 5, "__main__": 6}
 # The one marked exception (DESIGN.md): the torch reference backend loads the models lazily, when chosen.
-ALLOWED = {("edgeseg/runtime/backends/torch_ref.py", "models")}
+ALLOWED = {("edgeseg/runtime/engines/backends/torch_ref.py", "models")}
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -54,6 +54,34 @@ def test_the_walk_sees_lazy_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from edgeseg.cli.main import main\n")
     assert imports(f) == [(2, "cli")]
+
+
+# Inside the runtime the sub-packages are layers too (edgeseg/runtime/__init__.py): lower imports nothing higher.
+RUNTIME_RANK = {"__init__": 0, "operating_point": 0, "engines": 1, "engine": 1, "motion": 1, "fusion": 2, "io": 3,
+                "pipeline": 4}
+
+
+def runtime_upward_imports() -> list[str]:
+    bad = []
+    runtime = PACKAGE / "runtime"
+    for path in sorted(runtime.rglob("*.py")):
+        layer = path.relative_to(runtime).parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edgeseg.runtime."):
+                target = node.module.split(".")[2]
+            elif isinstance(node, ast.ImportFrom) and node.module == "edgeseg.runtime":
+                target = node.names[0].name
+            else:
+                continue
+            if RUNTIME_RANK[target] > RUNTIME_RANK[layer]:
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: runtime.{layer} imports runtime.{target}")
+    return bad
+
+
+def test_runtime_subpackages_form_layers():
+    assert set(RUNTIME_RANK) == {p.name.removesuffix(".py") for p in (PACKAGE / "runtime").iterdir()
+                                  if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    assert runtime_upward_imports() == []
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -34,10 +34,10 @@ def batch(inputs: str | list[str], bundle: str | Path, out: str | Path, *, profi
     """Segment (``task="segment"``) or propagate given labels through (``"propagate"``) every video of ``inputs``
     into ``out``; returns one row per video (video, key, status ok|failed|skipped, frames, keyframes, fps, seconds,
     attempts, error, output), in input order. A bad video is a failed row; the others go on."""
+    from edgeseg.bundle import load_bundle
     from edgeseg.profiles.schema import load_profile
-    from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.engine import best_backend
-    from edgeseg.runtime.pipeline import check_graphs
+    from edgeseg.runtime.engines.registry import best_backend
+    from edgeseg.runtime.pipeline.core import check_graphs
 
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")

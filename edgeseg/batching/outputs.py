@@ -27,7 +27,7 @@ import numpy as np
 from edgeseg._fs import atomic_write_text
 from edgeseg._json import dumps
 from edgeseg.errors import MissingDependencyError, UsageError
-from edgeseg.runtime.sinks import LabelFolderSink, Sink, SinkError
+from edgeseg.runtime.io.sinks import LabelFolderSink, Sink, SinkError
 
 FORMATS = ("png", "npz", "zstd")
 MARKER = "stats.json"

@@ -23,14 +23,14 @@ import numpy as np
 
 from edgeseg.batching.inputs import Video, is_remote, shown
 from edgeseg.batching.outputs import CountingSink, label_sink, new_temp, publish
+from edgeseg.bundle import MANIFEST, load_bundle, sha256_file
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.bundle import MANIFEST, load_bundle, sha256_file
-from edgeseg.runtime.engine_set import EngineSet
+from edgeseg.runtime.engines.engine_set import EngineSet
+from edgeseg.runtime.engines.thread_budget import ThreadBudget
+from edgeseg.runtime.io.sources import open_source
 from edgeseg.runtime.operating_point import OperatingPoint
-from edgeseg.runtime.pipeline import GivenLabels, Pipeline
-from edgeseg.runtime.session import Session, Stream
-from edgeseg.runtime.sources import open_source
-from edgeseg.runtime.thread_budget import ThreadBudget
+from edgeseg.runtime.pipeline.core import GivenLabels, Pipeline
+from edgeseg.runtime.pipeline.session import Session, Stream
 
 TASKS = ("segment", "propagate")
 ROW_FIELDS = ("video", "key", "status", "frames", "keyframes", "fps", "seconds", "attempts", "error", "output")

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgeseg.data.folders import list_images
 from edgeseg.errors import UsageError
-from edgeseg.runtime.sources import SourceError, Status, open_source
+from edgeseg.runtime.io.sources import SourceError, Status, open_source
 
 
 @dataclass

@@ -29,7 +29,7 @@ def machine_info(backend: str) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
 
-    from edgeseg.runtime import kernels
+    from edgeseg.runtime.motion import kernels
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
                             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                             "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,

@@ -10,9 +10,9 @@ from tqdm import tqdm
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import machine_info
 from edgeseg.bench.sweep import SweepOptions, frames_to_process, sweep
+from edgeseg.bundle import load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.profiles.schema import load_profile
-from edgeseg.runtime.bundle import load_bundle
 
 
 def profile(bundle_dir: str, source: str, labels: str | None, names: list[str], frames: int, opts: SweepOptions,

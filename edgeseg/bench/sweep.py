@@ -17,15 +17,15 @@ import cv2
 import numpy as np
 
 from edgeseg.bench.frames import Clip
+from edgeseg.bundle import Bundle
 from edgeseg.data.metrics import ConfusionMatrix
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.bundle import Bundle
-from edgeseg.runtime.flow import to_gray
+from edgeseg.runtime.io.sources import FrameListSource
+from edgeseg.runtime.motion.flow import to_gray
 from edgeseg.runtime.operating_point import OperatingPoint
-from edgeseg.runtime.pipeline import Pipeline, required_graphs
-from edgeseg.runtime.session import Delivered, Session, Stream
-from edgeseg.runtime.sources import FrameListSource
-from edgeseg.runtime.stats import STAGES, Stats
+from edgeseg.runtime.pipeline.core import Pipeline, required_graphs
+from edgeseg.runtime.pipeline.session import Delivered, Session, Stream
+from edgeseg.runtime.pipeline.stats import STAGES, Stats
 
 BASELINE = "evs01"  # speedups are relative to it (EVS Table 2's full-rate point)
 

@@ -1,6 +1,6 @@
 """Calibration feeds: plain iterables of ``{input name: ndarray}`` built from any frame source.
 
-Frames go through exactly the runtime's preprocessing (``edgeseg.runtime.preprocess``), so the
+Frames go through exactly the runtime's preprocessing (``edgeseg.runtime.engines.preprocess``), so the
 statistics a quantizer collects are those the deployed graph will see. Thin adapters turn a feed list
 into an ONNX Runtime ``CalibrationDataReader`` (``ort_qdq``) or a TensorRT calibrator (``tensorrt``).
 """
@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from edgeseg.calibration.frames import read_frames
-from edgeseg.runtime.preprocess import preprocess
+from edgeseg.runtime.engines.preprocess import preprocess
 
 
 def image_feeds(source: str | Path, size: tuple[int, int], mean: Sequence[float], std: Sequence[float],

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from edgeseg.cli.common import check_outputs, non_negative_int, positive_int
-from edgeseg.runtime.engine import BACKENDS
+from edgeseg.runtime.engines.registry import BACKENDS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

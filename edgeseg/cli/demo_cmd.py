@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from edgeseg.bundle import MANIFEST, sha256_file
 from edgeseg.cli.common import check_outputs, positive_int
 from edgeseg.errors import MissingDependencyError
-from edgeseg.runtime.bundle import MANIFEST, sha256_file
-from edgeseg.runtime.engine import BACKENDS
+from edgeseg.runtime.engines.registry import BACKENDS
 
 POINTS = ("evs01", "evs07", "evs14")  # the accurate end, the balanced middle and the fastest point of EVS Table 2
 VIDEO_POINT = "evs07"
@@ -54,7 +54,7 @@ def default_bundle(progress: bool = True) -> Path:
     except ImportError as exc:
         raise MissingDependencyError(f"the first demo run exports the default model and needs the export extra ({exc.name} "
                                      "is missing): pip install torch==2.13.0 && pip install 'edgeseg[export]'") from None
-    from edgeseg.runtime.sources import sample_path
+    from edgeseg.runtime.io.sources import sample_path
     print(f"edgeseg demo: exporting the default model once to {folder} ...", file=sys.stderr)
     export_bundle(ExportOptions(model="default", out=str(folder), calib=str(sample_path("bikes")), heads=HEADS,
                                 parity_frames=8, measure_miou=False, progress=progress))
@@ -73,7 +73,7 @@ def next_step(bundle_dir: Path) -> str:
     """A command to try next that works with what is installed here (a camera or a file; a window or a video)."""
     import glob
 
-    from edgeseg.runtime.sinks import display_available
+    from edgeseg.runtime.io.sinks import display_available
     cameras = sorted(glob.glob("/dev/video*"))
     source = cameras[0] if cameras else "YOUR_CLIP.mp4"
     sink = "display://0" if display_available() else "out.mp4"
@@ -88,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.bench.report import plot, table, write_json
     from edgeseg.bench.session import profile
     from edgeseg.bench.sweep import SweepOptions
+    from edgeseg.bundle import load_bundle
     from edgeseg.profiles.schema import load_profile
-    from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.engine import best_backend
-    from edgeseg.runtime.launch import open_session
+    from edgeseg.runtime.engines.registry import best_backend
+    from edgeseg.runtime.pipeline.launch import open_session
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edgeseg import __version__
     from edgeseg.errors import EdgesegError, MissingDependencyError
-    from edgeseg.runtime import kernels
-    from edgeseg.runtime.backends.tensorrt_env import (
+    from edgeseg.runtime.engines.backends.tensorrt_env import (
         current_gpu,
         driver_cuda_version,
         import_tensorrt,
@@ -36,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
         tensorrt_cuda_major,
         version_mismatches,
     )
-    from edgeseg.runtime.engine import BACKEND_TABLE, best_backend
+    from edgeseg.runtime.engines.registry import BACKEND_TABLE, best_backend
+    from edgeseg.runtime.motion import kernels
 
     rows = [("edgeseg", __version__), ("python", platform.python_version()), ("platform", platform.platform()),
             ("cpu cores", str(os.cpu_count())), ("numpy", _version("numpy")), ("opencv", cv2.__version__),

@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def segmenter(args: argparse.Namespace):
     """(predict function, class names, ignore id) for a bundle folder or a checkpoint."""
     if (Path(args.model) / "manifest.json").is_file():
-        from edgeseg.runtime.bundle import load_bundle
-        from edgeseg.runtime.segment import BundleSegmenter
+        from edgeseg.bundle import load_bundle
+        from edgeseg.runtime.engines.segment import BundleSegmenter
         bundle = load_bundle(args.model)
         if args.size:
             raise UsageError("--size applies to checkpoints; a bundle has static shapes (pick one with --downscale)")

@@ -84,17 +84,18 @@ def parse_heads(text: str) -> tuple[str, ...] | None:
 def run(args: argparse.Namespace) -> int:
     lazy_import("torch", "pip install torch, then pip install 'edgeseg[export]'")
     lazy_import("onnx", "pip install 'edgeseg[export]'")
-    from edgeseg.export.bundle import ExportOptions, export_bundle
+    from edgeseg.export.bundle import ExportOptions, ForeignOptions, export_bundle
     opts = ExportOptions(model=args.model, out=args.out, precision=args.precision, calib=args.calib,
                          calib_frames=args.calib_frames, calib_method=args.calib_method,
                          parity_frames=args.parity_frames, size=args.size, heads=parse_heads(args.heads),
                          opset=args.opset, allow_parity_failure=args.allow_parity_failure,
                          miou_images=args.miou_images, miou_labels=args.miou_labels, progress=not args.no_progress,
-                         tensorrt=args.tensorrt, workspace_mib=args.workspace, classes=args.classes, channels=args.channels,
-                         scale=args.scale, mean=three_floats("--mean", args.mean), std=three_floats("--std", args.std),
-                         layout=args.layout, output=args.output,
-                         weights=args.weights, kwargs=args.kwargs, heads_from=args.heads_from, resize=args.resize,
-                         refiner_tiles=args.refiner_tiles)
+                         tensorrt=args.tensorrt, workspace_mib=args.workspace, heads_from=args.heads_from,
+                         refiner_tiles=args.refiner_tiles,
+                         foreign=ForeignOptions(classes=args.classes, channels=args.channels, scale=args.scale,
+                                                mean=three_floats("--mean", args.mean), std=three_floats("--std", args.std),
+                                                layout=args.layout, output=args.output, weights=args.weights,
+                                                kwargs=args.kwargs, resize=args.resize))
     out = export_bundle(opts)
     parity = json.loads((out / "parity.json").read_text())
     print_parity(parity)

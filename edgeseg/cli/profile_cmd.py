@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeseg.cli.common import check_outputs, non_negative_int, profile_names
-from edgeseg.runtime.engine import BACKENDS
+from edgeseg.runtime.engines.registry import BACKENDS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.bench.report import plot, table, write_csv, write_json
     from edgeseg.bench.session import profile
     from edgeseg.bench.sweep import SweepOptions
-    from edgeseg.runtime.engine import best_backend
+    from edgeseg.runtime.engines.registry import best_backend
 
     check_outputs(args.json, args.csv, args.plot)
     backend = args.backend or best_backend()

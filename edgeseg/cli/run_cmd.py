@@ -13,8 +13,8 @@ from edgeseg._fs import atomic_write_text
 from edgeseg._json import dumps
 from edgeseg.cli.common import non_negative_int, positive_int
 from edgeseg.errors import UsageError
-from edgeseg.runtime.engine import BACKENDS
-from edgeseg.runtime.video_options import VideoOptions
+from edgeseg.runtime.engines.registry import BACKENDS
+from edgeseg.runtime.io.video_options import VideoOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,7 +69,7 @@ def stop_on_signals(stop: threading.Event) -> dict:
 def write_stats(path: str | None, stats: dict[str, Any]) -> None:
     if not path:
         return
-    from edgeseg.runtime.sinks import SinkError
+    from edgeseg.runtime.io.sinks import SinkError
     try:
         atomic_write_text(path, dumps(stats))
     except OSError as exc:
@@ -79,7 +79,7 @@ def write_stats(path: str | None, stats: dict[str, Any]) -> None:
 def offered_points(bundle: Any) -> list[str]:
     """The built-in operating points this bundle has every graph for: what the live page offers."""
     from edgeseg.profiles.schema import builtin_names, load_profile
-    from edgeseg.runtime.pipeline import runnable
+    from edgeseg.runtime.pipeline.core import runnable
     return [n for n in builtin_names() if runnable(bundle, load_profile(n))]
 
 
@@ -107,10 +107,10 @@ def status_line(stats: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeseg.bundle import load_bundle
     from edgeseg.profiles.schema import load_profile
-    from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.engine import best_backend
-    from edgeseg.runtime.launch import open_session
+    from edgeseg.runtime.engines.registry import best_backend
+    from edgeseg.runtime.pipeline.launch import open_session
 
     bundle = load_bundle(args.bundle)
     op = load_profile(args.profile)

@@ -14,7 +14,7 @@ import os
 import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,20 +27,20 @@ from tqdm import tqdm
 from edgeseg import __version__
 from edgeseg._fs import default_mode
 from edgeseg._json import dumps
+from edgeseg.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
+from edgeseg.bundle.manifest import FileRef, GraphEntry
 from edgeseg.calibration.ort_qdq import METHODS, quantize_qdq
 from edgeseg.data import locations
 from edgeseg.data.evaluate import evaluate_folder
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.export.fp16 import convert_fp16
-from edgeseg.export.graphs import DOWNSCALES
-from edgeseg.export.onnx_io import describe_io
-from edgeseg.export.parity import THRESHOLDS, Parity, Reference, measure, ort_session
+from edgeseg.export.graphs import DOWNSCALES, GraphSpec
+from edgeseg.export.onnx_io import describe_io, example_inputs, export_onnx
+from edgeseg.export.parity import THRESHOLDS, Parity, Reference, measure, ort_session, torch_reference
 from edgeseg.export.tensorrt_check import check, summary
 from edgeseg.export.tile_graph import parse_tiles
-from edgeseg.runtime.bundle import MANIFEST, ORT_X86, Bundle, sha256_file
-from edgeseg.runtime.manifest import FileRef, GraphEntry
-from edgeseg.runtime.segment import BundleSegmenter
-from edgeseg.runtime.sources import sample_path
+from edgeseg.runtime.engines.segment import BundleSegmenter
+from edgeseg.runtime.io.sources import sample_path
 
 PRECISIONS = tuple(THRESHOLDS)
 
@@ -51,6 +51,8 @@ class ParityError(EdgesegError):
 
 @dataclass
 class ExportOptions:
+    """What ``edgeseg export`` does: the options of every export kind; a foreign model's own are in ``foreign``."""
+
     model: str
     out: str
     precision: str = "fp32"
@@ -70,7 +72,15 @@ class ExportOptions:
     tensorrt: bool = False
     workspace_mib: int = 1024
     notes: dict[str, Any] = field(default_factory=dict)
-    # A model edgeseg did not build (FILE.onnx or package.module:factory): edgeseg.export.foreign
+    heads_from: str | None = None  # MODEL is a bundle: add the heads trained on it (edgeseg.export.attach)
+    refiner_tiles: str | None = None  # auto (None) | none | HxW[xB]: the refiner's tile graph (edgeseg.export.tile_graph)
+    foreign: ForeignOptions = field(default_factory=lambda: ForeignOptions())  # read only for a foreign model
+
+
+@dataclass
+class ForeignOptions:
+    """How to read a model edgeseg did not build (FILE.onnx or package.module:factory; edgeseg.export.foreign)."""
+
     classes: str | None = None  # camvid | cityscapes | FILE
     channels: str = "rgb"
     scale: float = 255.0
@@ -81,8 +91,6 @@ class ExportOptions:
     resize: str = "area"  # area: OpenCV area when shrinking, bilinear when enlarging; linear: bilinear both ways
     weights: str | None = None  # import spec: state_dict / checkpoint file
     kwargs: str | None = None  # import spec: JSON keyword arguments for the factory
-    heads_from: str | None = None  # MODEL is a bundle: add the heads trained on it (edgeseg.export.attach)
-    refiner_tiles: str | None = None  # auto (None) | none | HxW[xB]: the refiner's tile graph (edgeseg.export.tile_graph)
 
 
 def default_source(path: str | None, sub: str) -> str | None:
@@ -123,7 +131,7 @@ def check_common(opts: ExportOptions) -> None:
         raise UsageError("--calib-frames and the parity frames must be at least 1")
     parse_tiles(opts.refiner_tiles)  # a bad value is refused even where no refiner is exported
     if opts.tensorrt:
-        from edgeseg.runtime.backends.tensorrt_build import require_tensorrt
+        from edgeseg.runtime.engines.backends.tensorrt_build import require_tensorrt
         require_tensorrt()
 
 
@@ -157,10 +165,41 @@ class Gate:
     role: str
     stem: str  # file name stem in the bundle
     input_names: list[str]
-    reference: Reference
+    reference: Reference | None = None  # what the graph is compared with (export_and_gate: its writer's answer)
     downscale: float = 1.0
     kind: str = "scores"
     layout: str = "NCHW"
+
+
+def export_and_gate(opts: ExportOptions, tmp: Path, job: Gate, write: Callable[[Path], Reference], feeds: list[dict[str, np.ndarray]],
+                    calib_feeds: list[dict[str, np.ndarray]], steps: tqdm) -> tuple[GraphEntry, Parity]:
+    """The one export-and-gate step every export kind (checkpoint, heads onto a bundle, foreign model) runs per graph:
+    ``write`` puts the fp32 graph at ``{stem}.onnx`` and returns the reference it must agree with; the graph is then
+    converted to the bundle precision and gated against that reference on ``feeds``."""
+    if not feeds or (opts.precision == "int8" and not calib_feeds):
+        raise UsageError(f"the calibration source gave too few frames to build inputs for {job.key}; "
+                         "pass a longer --calib source")
+    steps.set_postfix_str(f"export {job.key}")
+    reference = write(tmp / f"{job.stem}.onnx")
+    steps.update()
+    return gate_graph(opts, replace(job, reference=reference), tmp, feeds, calib_feeds, steps)
+
+
+def gate_torch_graphs(opts: ExportOptions, tmp: Path, specs: list[GraphSpec], parity_feeds: dict[str, list[dict[str, np.ndarray]]],
+                      calib_feeds: dict[str, list[dict[str, np.ndarray]]], steps: tqdm) -> tuple[dict[str, GraphEntry], dict[str, Parity]]:
+    """export_and_gate for each torch module of ``specs``, gated against the module itself."""
+    graphs: dict[str, GraphEntry] = {}
+    parity: dict[str, Parity] = {}
+    for spec in specs:
+        feeds = parity_feeds[spec.key]
+
+        def write(dest: Path, spec: GraphSpec = spec, feeds: list = feeds) -> Reference:
+            export_onnx(spec.module, example_inputs(feeds[0], spec.input_names), dest, spec.input_names,
+                        spec.output_names, opts.opset)
+            return torch_reference(spec.module, spec.input_names)
+        job = Gate(spec.key, spec.name, spec.key.replace("@", "_d"), spec.input_names, downscale=spec.downscale)
+        graphs[spec.key], parity[spec.key] = export_and_gate(opts, tmp, job, write, feeds, calib_feeds.get(spec.key, []), steps)
+    return graphs, parity
 
 
 def gate_graph(opts: ExportOptions, g: Gate, tmp: Path, feeds: list[dict[str, np.ndarray]],
@@ -186,6 +225,8 @@ def gate_graph(opts: ExportOptions, g: Gate, tmp: Path, feeds: list[dict[str, np
     if opts.precision != "fp32":
         steps.update()
     steps.set_postfix_str(f"parity {g.key}")
+
+    assert g.reference is not None
 
     def gate(path: Path, precision: str) -> Parity:
         return measure(g.reference, ort_session(path), feeds, g.input_names, precision, g.kind, g.layout)
@@ -250,7 +291,7 @@ def finish(opts: ExportOptions, tmp: Path, bundle: Bundle, parity: dict[str, Par
         raise ParityError(f"TensorRT would refuse this bundle ({len(refused)} finding(s); no bundle written): {refused[0]}")
     if opts.tensorrt:
         steps.set_postfix_str("TensorRT engines")
-        from edgeseg.runtime.backends.tensorrt_build import build_engines
+        from edgeseg.runtime.engines.backends.tensorrt_build import build_engines
         bundle.manifest.engines.update(build_engines(bundle, tmp / "engines", opts.workspace_mib))
         steps.update()
     (tmp / MANIFEST).write_text(dumps(bundle.manifest.to_json()))

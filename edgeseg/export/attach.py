@@ -15,18 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.bundle import MANIFEST, Bundle, load_bundle, sha256_file
+from edgeseg.bundle.manifest import Manifest
 from edgeseg.calibration.frames import read_frames
 from edgeseg.errors import UsageError
-from edgeseg.export.assemble import ExportOptions, Gate, calibration_source, check_common, finish, gate_graph, in_temp_dir, progress
+from edgeseg.export.assemble import ExportOptions, calibration_source, check_common, finish, gate_torch_graphs, in_temp_dir, progress
 from edgeseg.export.graphs import GraphSpec, real_feeds
-from edgeseg.export.onnx_io import example_inputs, export_onnx
-from edgeseg.export.parity import Parity, torch_reference
 from edgeseg.export.tile_graph import add_tile_feeds, add_tile_spec, mark_tile_graph
 from edgeseg.models.checkpoint import load_heads
 from edgeseg.runtime import fusion
-from edgeseg.runtime.bundle import MANIFEST, Bundle, load_bundle, sha256_file
-from edgeseg.runtime.manifest import GraphEntry, Manifest
-from edgeseg.runtime.segment import BundleSegmenter
+from edgeseg.runtime.engines.segment import BundleSegmenter
 
 
 def is_bundle(model: str) -> bool:
@@ -73,18 +71,8 @@ def attach_heads(opts: ExportOptions) -> Path:
         for entry in m.graphs.values():
             for file in [entry.file, *(v.file for v in entry.variants.values())]:
                 shutil.copy2(source.root / file, tmp / file)
-        graphs: dict[str, GraphEntry] = dict(m.graphs)
-        parity: dict[str, Parity] = {}
-        for spec in specs:
-            if not parity_feeds[spec.key] or (m.precision == "int8" and not calib_feeds[spec.key]):
-                raise UsageError(f"{calib} gave too few frames to build inputs for {spec.key}; pass a longer --calib source")
-            steps.set_postfix_str(f"export {spec.key}")
-            export_onnx(spec.module, example_inputs(parity_feeds[spec.key][0], spec.input_names), tmp / f"{spec.key}.onnx",
-                        spec.input_names, spec.output_names, opts.opset)
-            steps.update()
-            gate = Gate(spec.key, spec.name, spec.key, spec.input_names, torch_reference(spec.module, spec.input_names))
-            graphs[spec.key], parity[spec.key] = gate_graph(precision_opts, gate, tmp, parity_feeds[spec.key],
-                                                            calib_feeds.get(spec.key, []), steps)
+        gated, parity = gate_torch_graphs(precision_opts, tmp, specs, parity_feeds, calib_feeds, steps)
+        graphs = {**m.graphs, **gated}
         mark_tile_graph(graphs, grid)
         heads = {**m.source.get("heads", {}), **{h: {"checkpoint": str(Path(opts.heads_from) / f"{h}.pt"),
                                                       "sha256": sha256_file(Path(opts.heads_from) / f"{h}.pt")} for h in wanted}}

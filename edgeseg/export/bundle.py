@@ -12,13 +12,15 @@ from pathlib import Path
 
 import torch
 
+from edgeseg.bundle import Bundle, sha256_file
+from edgeseg.bundle.manifest import Classes, GraphEntry, InputSpec, Manifest, OutputSpec, logits_stride
 from edgeseg.calibration.frames import read_frames
 from edgeseg.errors import UsageError
 from edgeseg.export import attach, foreign
 from edgeseg.export.assemble import (
     PRECISIONS,
     ExportOptions,
-    Gate,
+    ForeignOptions,
     ParityError,
     backbone_miou,
     calibration_source,
@@ -26,23 +28,19 @@ from edgeseg.export.assemble import (
     default_calibration,
     default_source,
     finish,
-    gate_graph,
+    gate_torch_graphs,
     in_temp_dir,
     producer,
     progress,
 )
 from edgeseg.export.graphs import graph_specs, real_feeds, torch_outputs
 from edgeseg.export.keyframe_graphs import keyframe_entries
-from edgeseg.export.onnx_io import example_inputs, export_onnx
-from edgeseg.export.parity import Parity, torch_reference
 from edgeseg.export.tile_graph import add_tile_feeds, add_tile_spec, mark_tile_graph
 from edgeseg.models.checkpoint import load_checkpoint, load_heads, resolve_model_dir
 from edgeseg.models.predict import TorchSegmenter
-from edgeseg.runtime.bundle import Bundle, sha256_file
 from edgeseg.runtime.fusion import head_names
-from edgeseg.runtime.manifest import Classes, GraphEntry, InputSpec, Manifest, OutputSpec, logits_stride
 
-__all__ = ["PRECISIONS", "ExportOptions", "ParityError", "check_options", "default_calibration", "default_source", "export_bundle"]
+__all__ = ["PRECISIONS", "ExportOptions", "ForeignOptions", "ParityError", "check_options", "default_calibration", "default_source", "export_bundle"]
 
 
 def check_options(opts: ExportOptions) -> None:
@@ -50,7 +48,7 @@ def check_options(opts: ExportOptions) -> None:
     check_common(opts)
     if opts.size is not None and (min(opts.size) < 64 or any(s % 32 for s in opts.size)):
         raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: height and width must be multiples of 32, >= 64")
-    given = [flag for flag, name in foreign.FLAGS.items() if getattr(opts, name) != ExportOptions.__dataclass_fields__[name].default]
+    given = [flag for flag, name in foreign.FLAGS.items() if getattr(opts.foreign, name) != getattr(ForeignOptions(), name)]
     if given:
         raise UsageError(f"{', '.join(given)} describe(s) a model edgeseg did not build (FILE.onnx or package.module:factory); "
                          f"{opts.model} is an edgeseg checkpoint, whose manifest says all of it")
@@ -95,18 +93,7 @@ def _build(opts: ExportOptions, backbone: torch.nn.Module, ckpt: dict, heads: di
     calib_feeds = real_feeds(specs, outputs, ckpt, frames[n_parity:]) if opts.precision == "int8" else {}
     add_tile_feeds(grid, specs, parity_feeds, calib_feeds)
     steps.update()
-    graphs: dict[str, GraphEntry] = {}
-    parity: dict[str, Parity] = {}
-    for spec in specs:
-        if not parity_feeds[spec.key] or (opts.precision == "int8" and not calib_feeds[spec.key]):
-            raise UsageError(f"{calib} gave too few frames to build inputs for {spec.key}; pass a longer --calib source")
-        steps.set_postfix_str(f"export {spec.key}")
-        stem = spec.key.replace("@", "_d")
-        export_onnx(spec.module, example_inputs(parity_feeds[spec.key][0], spec.input_names), tmp / f"{stem}.onnx",
-                    spec.input_names, spec.output_names, opts.opset)
-        steps.update()
-        gate = Gate(spec.key, spec.name, stem, spec.input_names, torch_reference(spec.module, spec.input_names), spec.downscale)
-        graphs[spec.key], parity[spec.key] = gate_graph(opts, gate, tmp, parity_feeds[spec.key], calib_feeds.get(spec.key, []), steps)
+    graphs, parity = gate_torch_graphs(opts, tmp, specs, parity_feeds, calib_feeds, steps)
     mark_tile_graph(graphs, grid)
     manifest = _manifest(opts, ckpt, backbone_path, sorted(heads), graphs)
     manifest.graphs.update(keyframe_entries(tmp, manifest))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeseg.bundle.manifest import Classes
 from edgeseg.data.classes import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE, CITYSCAPES_CLASSES, CITYSCAPES_IGNORE, CITYSCAPES_PALETTE
 from edgeseg.errors import UsageError
-from edgeseg.runtime.manifest import Classes
 
 NAMED = {
     "camvid": Classes(list(CAMVID_CLASSES), [list(c) for c in CAMVID_PALETTE], CAMVID_IGNORE),

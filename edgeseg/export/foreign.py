@@ -10,6 +10,7 @@ fixed size) or the PyTorch module. The manifest states the whole pre- and post-p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from edgeseg.bundle import Bundle, graph_key, sha256_file
+from edgeseg.bundle.manifest import RESIZE, RESIZE_LINEAR, UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
 from edgeseg.calibration.frames import read_frames
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.export.assemble import (
@@ -26,8 +29,8 @@ from edgeseg.export.assemble import (
     backbone_miou,
     calibration_source,
     check_common,
+    export_and_gate,
     finish,
-    gate_graph,
     in_temp_dir,
     producer,
     progress,
@@ -39,9 +42,7 @@ from edgeseg.export.import_spec import SelectOutput, build_module, is_import_spe
 from edgeseg.export.keyframe_graphs import keyframe_entries
 from edgeseg.export.onnx_io import export_onnx
 from edgeseg.export.parity import Parity, Reference, torch_reference
-from edgeseg.runtime.bundle import Bundle, graph_key, sha256_file
-from edgeseg.runtime.manifest import RESIZE, RESIZE_LINEAR, UPSAMPLE, UPSAMPLE_LABELS, GraphEntry, InputSpec, Manifest, OutputSpec
-from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare
+from edgeseg.runtime.engines.preprocess import IMAGENET_MEAN, IMAGENET_STD, prepare
 
 # Flags that describe a foreign model: flag -> its ExportOptions field
 FLAGS = {"--classes": "classes", "--channels": "channels", "--scale": "scale", "--mean": "mean", "--std": "std", "--layout": "layout",
@@ -66,24 +67,24 @@ class _Source:
 
 def check_foreign(opts: ExportOptions) -> None:
     check_common(opts)
-    if opts.classes is None:
+    if opts.foreign.classes is None:
         raise UsageError(f"{opts.model} is not an edgeseg checkpoint: pass --classes camvid | cityscapes | FILE "
                          "(one class a line, in the model's class-id order)")
-    if opts.channels not in ("rgb", "bgr"):
-        raise UsageError(f"--channels {opts.channels!r}: choose rgb or bgr")
-    if not opts.scale > 0:
-        raise UsageError(f"--scale {opts.scale}: must be > 0 (255: pixels become 0..1; 1: raw 0..255)")
-    for flag, values in (("--mean", opts.mean), ("--std", opts.std)):
+    if opts.foreign.channels not in ("rgb", "bgr"):
+        raise UsageError(f"--channels {opts.foreign.channels!r}: choose rgb or bgr")
+    if not opts.foreign.scale > 0:
+        raise UsageError(f"--scale {opts.foreign.scale}: must be > 0 (255: pixels become 0..1; 1: raw 0..255)")
+    for flag, values in (("--mean", opts.foreign.mean), ("--std", opts.foreign.std)):
         if values is not None and len(values) != 3:
             raise UsageError(f"{flag} takes 3 values R,G,B; got {len(values)}")
-    if opts.std is not None and min(abs(v) for v in opts.std) == 0:
+    if opts.foreign.std is not None and min(abs(v) for v in opts.foreign.std) == 0:
         raise UsageError("--std: a standard deviation of 0 divides by zero; give three non-zero values")
-    if opts.layout is not None and opts.layout.lower() not in ("nchw", "nhwc"):
-        raise UsageError(f"--layout {opts.layout!r}: choose nchw or nhwc")
+    if opts.foreign.layout is not None and opts.foreign.layout.lower() not in ("nchw", "nhwc"):
+        raise UsageError(f"--layout {opts.foreign.layout!r}: choose nchw or nhwc")
     if opts.size is not None and min(opts.size) < 8:
         raise UsageError(f"--size {opts.size[0]}x{opts.size[1]}: too small")
     onnx_file = opts.model.lower().endswith(".onnx")
-    for flag, value in (("--weights", opts.weights), ("--kwargs", opts.kwargs)):
+    for flag, value in (("--weights", opts.foreign.weights), ("--kwargs", opts.foreign.kwargs)):
         if onnx_file and value is not None:
             raise UsageError(f"{flag} applies to an import spec (package.module:factory), not to an ONNX file")
 
@@ -91,7 +92,7 @@ def check_foreign(opts: ExportOptions) -> None:
 def export_foreign(opts: ExportOptions) -> Path:
     """Export and gate a foreign model; returns the bundle folder (edgeseg.export.bundle.export_bundle dispatches here)."""
     check_foreign(opts)
-    classes = read_classes(opts.classes or "")
+    classes = read_classes(opts.foreign.classes or "")
     calib = calibration_source(opts)
     needed = opts.parity_frames + (opts.calib_frames if opts.precision == "int8" else 0)
     frames = list(read_frames(calib, needed))
@@ -102,7 +103,7 @@ def export_foreign(opts: ExportOptions) -> Path:
         model = _OnnxModel(Path(opts.model), opts)
     else:
         model = _TorchModel(opts)
-    source = model.inspect(frames[0], len(classes.names), opts.classes or "")
+    source = model.inspect(frames[0], len(classes.names), opts.foreign.classes or "")
 
     def build(tmp: Path) -> None:
         steps = progress(opts, len(source.downscales), 1)
@@ -113,19 +114,17 @@ def export_foreign(opts: ExportOptions) -> Path:
             key = graph_key("backbone", d)
             stem = key.replace("@", "_d")
             size = scaled_size(tuple(source.input.size), d)  # type: ignore[arg-type]
-            steps.set_postfix_str(f"export {key}")
+            feeds = [{source.input.name: prepare(rgb, source.input, size)} for rgb in frames]
+            job = Gate(key, "backbone", stem, [source.input.name], None, d, source.output.kind, source.output.layout)
             try:
-                reference = model.write(tmp / f"{stem}.onnx", size, source.output)
+                graphs[key], parity[key] = export_and_gate(opts, tmp, job, partial(model.write, size=size, output=source.output),
+                                                           feeds[:opts.parity_frames],
+                                                           feeds[opts.parity_frames:], steps)
             except EdgesegError as exc:
-                if d == 1.0:
+                if d == 1.0 or (tmp / f"{stem}.onnx").exists():  # only a size the model cannot take is skipped
                     raise
                 skipped[key] = str(exc)
                 steps.update(2 + (opts.precision != "fp32"))
-                continue
-            steps.update()
-            feeds = [{source.input.name: prepare(rgb, source.input, size)} for rgb in frames]
-            gate = Gate(key, "backbone", stem, [source.input.name], reference, d, source.output.kind, source.output.layout)
-            graphs[key], parity[key] = gate_graph(opts, gate, tmp, feeds[:opts.parity_frames], feeds[opts.parity_frames:], steps)
         for key, why in skipped.items():
             print(f"edgeseg: no {key} graph: {why}")
         out = source.output
@@ -138,7 +137,7 @@ def export_foreign(opts: ExportOptions) -> Path:
         manifest.graphs.update(keyframe_entries(tmp, manifest))
         bundle = Bundle(tmp, manifest)
         steps.set_postfix_str("backbone mIoU")
-        backbone_miou(opts, bundle, parity, None, default_labels=(opts.classes or "").lower() == "camvid")
+        backbone_miou(opts, bundle, parity, None, default_labels=(opts.foreign.classes or "").lower() == "camvid")
         steps.update()
         finish(opts, tmp, bundle, parity, steps)
 
@@ -146,13 +145,14 @@ def export_foreign(opts: ExportOptions) -> Path:
 
 
 def _input_spec(opts: ExportOptions, name: str, layout: str, dtype: str, size: tuple[int, int]) -> InputSpec:
+    f = opts.foreign
     if dtype == "uint8":  # the graph normalises: it gets the resized frame as it is
-        if opts.mean is not None or opts.std is not None or opts.scale != 255.0:
+        if f.mean is not None or f.std is not None or f.scale != 255.0:
             raise UsageError(f"input {name!r} is uint8: the graph takes raw pixels, so --scale/--mean/--std do not apply")
-        return InputSpec(size=list(size), mean=[0.0] * 3, std=[1.0] * 3, layout=layout, channels=opts.channels, scale=1.0,
-                         name=name, dtype=dtype, resize=RESIZE_MODES[opts.resize])
-    return InputSpec(size=list(size), mean=list(opts.mean or IMAGENET_MEAN), std=list(opts.std or IMAGENET_STD), layout=layout,
-                     channels=opts.channels, scale=float(opts.scale), name=name, dtype=dtype, resize=RESIZE_MODES[opts.resize])
+        return InputSpec(size=list(size), mean=[0.0] * 3, std=[1.0] * 3, layout=layout, channels=f.channels, scale=1.0,
+                         name=name, dtype=dtype, resize=RESIZE_MODES[f.resize])
+    return InputSpec(size=list(size), mean=list(f.mean or IMAGENET_MEAN), std=list(f.std or IMAGENET_STD), layout=layout,
+                     channels=f.channels, scale=float(f.scale), name=name, dtype=dtype, resize=RESIZE_MODES[f.resize])
 
 
 class _OnnxModel:
@@ -161,7 +161,7 @@ class _OnnxModel:
     def __init__(self, path: Path, opts: ExportOptions):
         self.path, self.opts = path, opts
         self.model = load_onnx(path)
-        self.image: ImageInput = image_input(self.model, path, opts.layout)
+        self.image: ImageInput = image_input(self.model, path, opts.foreign.layout)
         self._fixed: dict[tuple[int, int], tuple[onnx.ModelProto, ort.InferenceSession]] = {}
 
     def inspect(self, rgb: np.ndarray, n_classes: int, classes_flag: str) -> _Source:
@@ -175,7 +175,7 @@ class _OnnxModel:
         _, session = self._at(size)
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, self._run(session, names, {self.image.name: prepare(rgb, spec, size)})))
-        choice = choose_output(outputs, self.opts.output, n_classes, size, self.image.layout, classes_flag)
+        choice = choose_output(outputs, self.opts.foreign.output, n_classes, size, self.image.layout, classes_flag)
         downscales = self.opts.downscales if self.image.size is None else (1.0,)
         return _Source(spec, choice, tuple(downscales))
 
@@ -225,9 +225,9 @@ class _TorchModel:
         self.opts = opts
         if opts.size is None:
             raise UsageError(f"{opts.model}: a PyTorch module has no fixed input size; pass --size HxW")
-        if opts.layout is not None and opts.layout.lower() != "nchw":
+        if opts.foreign.layout is not None and opts.foreign.layout.lower() != "nchw":
             raise UsageError("--layout nhwc: PyTorch modules take NCHW images")
-        self.module = build_module(opts.model, opts.kwargs, opts.weights)
+        self.module = build_module(opts.model, opts.foreign.kwargs, opts.foreign.weights)
 
     @torch.no_grad()
     def inspect(self, rgb: np.ndarray, n_classes: int, classes_flag: str) -> _Source:
@@ -239,7 +239,7 @@ class _TorchModel:
             raise UsageError(f"{self.opts.model} failed on a {size[0]}x{size[1]} frame: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
         outputs = {k: v.numpy() for k, v in named_outputs(raw).items()}
-        choice = choose_output(outputs, self.opts.output, n_classes, size, "NCHW", classes_flag)  # type: ignore[arg-type]
+        choice = choose_output(outputs, self.opts.foreign.output, n_classes, size, "NCHW", classes_flag)  # type: ignore[arg-type]
         self.selected = SelectOutput(self.module, choice.name).eval()
         kept = OutputChoice(OUTPUT_NAME[choice.kind], choice.kind, choice.layout, choice.stride)
         return _Source(spec, kept, tuple(self.opts.downscales))
@@ -255,6 +255,6 @@ class _TorchModel:
         return torch_reference(self.selected, ["image"])
 
     def describe(self) -> dict[str, Any]:
-        weights = self.opts.weights
-        return {"model": self.opts.model, "kind": "pytorch", "kwargs": self.opts.kwargs,
+        weights = self.opts.foreign.weights
+        return {"model": self.opts.model, "kind": "pytorch", "kwargs": self.opts.foreign.kwargs,
                 "weights": str(Path(weights).resolve()) if weights else None, "sha256": sha256_file(weights) if weights else None}

@@ -2,7 +2,7 @@
 
 Feeds are built from real frames exactly as the runtime will build the graphs' inputs: the torch
 backbone's outputs, DIS backward flow between consecutive frames, nearest-neighbour propagation
-(``edgeseg.runtime.reference``) and the runtime's preprocessing at each map's resolution.
+(``edgeseg.runtime.motion.reference``) and the runtime's preprocessing at each map's resolution.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from edgeseg.bundle import graph_key
 from edgeseg.runtime import fusion
-from edgeseg.runtime.bundle import graph_key
-from edgeseg.runtime.flow import FlowEstimator, to_gray
+from edgeseg.runtime.engines.preprocess import preprocess
 from edgeseg.runtime.fusion import refiner
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.motion.reference import warp_nearest
 from edgeseg.runtime.operating_point import DOWNSCALES
-from edgeseg.runtime.preprocess import preprocess
-from edgeseg.runtime.reference import warp_nearest
 
 
 @dataclass

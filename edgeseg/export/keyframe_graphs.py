@@ -1,6 +1,6 @@
 """A keyframe's pre- and post-processing as ONNX graphs (``pre``, ``pre@D``, ``post``), so that a GPU backend runs
 the whole keyframe on the device: the frame goes up once as uint8 and labels come back as uint8
-(``edgeseg.runtime.device_chain``). Both take any frame size (dynamic H, W); they hold no weights.
+(``edgeseg.runtime.engines.device_chain``). Both take any frame size (dynamic H, W); they hold no weights.
 
 - ``pre``: uint8 1xHxWx3 RGB -> the backbone's input: float, NCHW, the manifest's channel order, resized to the
   graph's size (linear, half-pixel centres), rounded to whole pixel values as OpenCV's uint8 resize is, then
@@ -17,12 +17,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeseg.bundle import graph_key, sha256_file
+from edgeseg.bundle.manifest import KEYFRAME_FRAME as FRAME  # the keyframe graphs' tensors, named once
+from edgeseg.bundle.manifest import KEYFRAME_LABELS as LABELS
+from edgeseg.bundle.manifest import KEYFRAME_SIZE as SIZE
+from edgeseg.bundle.manifest import GraphEntry, InputSpec, Manifest, OutputSpec
 from edgeseg.export.onnx_io import describe_io
-from edgeseg.runtime.bundle import graph_key, sha256_file
-from edgeseg.runtime.manifest import KEYFRAME_FRAME as FRAME  # the keyframe graphs' tensors, named once
-from edgeseg.runtime.manifest import KEYFRAME_LABELS as LABELS
-from edgeseg.runtime.manifest import KEYFRAME_SIZE as SIZE
-from edgeseg.runtime.manifest import GraphEntry, InputSpec, Manifest, OutputSpec
 
 
 def supported(spec: InputSpec, output: OutputSpec) -> bool:

@@ -13,8 +13,8 @@ import numpy as np
 import onnx
 import torch
 
+from edgeseg.bundle.manifest import TensorSpec
 from edgeseg.errors import EdgesegError
-from edgeseg.runtime.manifest import TensorSpec
 
 MIN_OPSET = 17
 

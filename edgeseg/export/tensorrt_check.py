@@ -18,9 +18,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from edgeseg.bundle import ORT_X86, Bundle, load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.export.tensorrt_support import support_table, supported_ops, versions
-from edgeseg.runtime.bundle import ORT_X86, Bundle, load_bundle
 
 QUANTIZED = {TensorProto.INT8, TensorProto.INT4, TensorProto.FLOAT8E4M3FN}  # what TensorRT dequantizes
 RESIZE_COORDINATES = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}

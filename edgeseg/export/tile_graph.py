@@ -1,5 +1,5 @@
 """The refiner's tile graph (``refiner_tiles``): the same module exported at a fixed tile size, and a check that
-its tiles' cores equal the full-frame refiner's output (``edgeseg.runtime.tiles``)."""
+its tiles' cores equal the full-frame refiner's output (``edgeseg.runtime.pipeline.tiles``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.export.graphs import GraphSpec
-from edgeseg.runtime import tiles
 from edgeseg.runtime.fusion import refiner
+from edgeseg.runtime.pipeline import tiles
 
 CORE = 64  # default core side (network pixels); the tile adds the refiner's context on each side
 MISMATCH = 1e-4  # largest |tile - full frame| logit accepted (float rounding only)

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeseg.runtime.postprocess import upsample_argmax
-from edgeseg.runtime.preprocess import preprocess
+from edgeseg.runtime.engines.postprocess import upsample_argmax
+from edgeseg.runtime.engines.preprocess import preprocess
 
 
 class TorchSegmenter:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgeseg.runtime import fusion
-
 DOWNSCALES = (1.0, 0.5)  # D values of the backbone graphs every bundle holds (export order)
-FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS presets (edgeseg.runtime.flow maps them)
+FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS presets (edgeseg.runtime.motion.flow maps them)
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,6 @@ class OperatingPoint:
     adaptive: Adaptive | None = None
     flow: FlowParams = field(default_factory=FlowParams)
     iam: IamParams = field(default_factory=IamParams)
-
-    @property
-    def fusion_needs_flow(self) -> bool:
-        """Whether the fusion head takes the backward flow of every frame (keyframes included)."""
-        return self.fusion != "none" and fusion.fusion(self.fusion).needs_back_flow
 
     def label(self) -> str:
         """EVS-style short description, e.g. ``D1.0 S5 W R``."""

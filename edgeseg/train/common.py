@@ -15,7 +15,7 @@ from tqdm import tqdm
 from edgeseg.data.classes import CAMVID_CLASSES, CAMVID_IGNORE, CAMVID_PALETTE
 from edgeseg.errors import UsageError
 from edgeseg.models.checkpoint import atomic_torch_save
-from edgeseg.runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from edgeseg.runtime.engines.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
 def camvid_meta(input_size: tuple[int, int] = (480, 640)) -> dict[str, Any]:
@@ -89,5 +89,5 @@ def train_epochs(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer, 
 
 
 def to_tensor_batch(images: list[np.ndarray], mean: Any, std: Any) -> torch.Tensor:
-    from edgeseg.runtime.preprocess import normalize
+    from edgeseg.runtime.engines.preprocess import normalize
     return torch.from_numpy(np.stack([normalize(im, mean, std) for im in images]))

@@ -2,7 +2,7 @@
 
 Clips are synthesised from labelled training images (``edgeseg.train.clips``); the previous frame's
 maps are propagated by real DIS flow and the runtime's nearest-neighbour warp
-(``edgeseg.runtime.reference``), exactly as the runtime does it, so each head learns on the inputs it
+(``edgeseg.runtime.motion.reference``), exactly as the runtime does it, so each head learns on the inputs it
 will see at run time.
 
 The frozen backbone is an edgeseg checkpoint (torch) or any bundle (its backbone graph run by ONNX Runtime
@@ -27,9 +27,9 @@ from edgeseg.errors import UsageError
 from edgeseg.models import build_model
 from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
 from edgeseg.models.warp import resize_flow
-from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.preprocess import preprocess
-from edgeseg.runtime.reference import warp_nearest
+from edgeseg.runtime.engines.preprocess import preprocess
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.motion.reference import warp_nearest
 from edgeseg.train.augment import class_weights
 from edgeseg.train.backbone import seg_loss
 from edgeseg.train.clips import synth_clip
@@ -93,8 +93,8 @@ def frozen_backbone(path: str) -> Frozen:
 
 
 def _bundle_backbone(path: str) -> Frozen:
-    from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.segment import BundleSegmenter
+    from edgeseg.bundle import load_bundle
+    from edgeseg.runtime.engines.segment import BundleSegmenter
     bundle = load_bundle(path)
     m = bundle.manifest
     if m.output.kind != "scores":

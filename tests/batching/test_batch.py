@@ -16,9 +16,9 @@ from edgeseg.batching.job import batch
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.errors import UsageError
 from edgeseg.profiles import OperatingPoint
-from edgeseg.runtime.pipeline import Propagator
+from edgeseg.runtime.pipeline.core import Propagator
+from tests.bundle.test_manifest import V1
 from tests.conftest import run_cli
-from tests.runtime.test_manifest import V1
 
 CLIPS = 6
 

@@ -17,7 +17,7 @@ import pytest
 from edgeseg.batching.inputs import video_key
 from edgeseg.batching.job import batch
 from tests.batching.test_batch import labels_of, write_clip
-from tests.runtime.test_manifest import V1
+from tests.bundle.test_manifest import V1
 
 ray = pytest.importorskip("ray", reason="Ray Data not installed: pip install 'edgeseg[batch]'")
 

@@ -10,9 +10,9 @@ import pytest
 from edgeseg.bench.frames import attach_labels, load_clip
 from edgeseg.bench.report import pareto, table
 from edgeseg.bench.sweep import SweepOptions, frames_to_process, sweep, temporal_consistency
+from edgeseg.bundle import load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
 
 ROW_KEYS = {"profile", "status", "D", "S", "W", "R", "fusion", "frames", "fps", "speedup", "latency_ms", "stage_ms",
             "dropped", "miou", "miou_keyframes", "miou_propagated", "consistency", "ideal_speedup", "efficiency"}
@@ -121,9 +121,9 @@ def _rotating_clip(n=6, size=(120, 160)):
 def test_propagated_frames_do_not_score_100_percent_by_construction():
     from edgeseg.bench.frames import Clip
     from edgeseg.bench.sweep import consistency_flows
-    from edgeseg.runtime import kernels
-    from edgeseg.runtime.flow import FlowEstimator, to_gray
-    from edgeseg.runtime.pipeline import Propagator
+    from edgeseg.runtime.motion import kernels
+    from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+    from edgeseg.runtime.pipeline.core import Propagator
     frames, first = _rotating_clip()
     labels = [first, *Propagator().propagate(first, frames[0], frames[1:])]
     # measured with the propagation's own flow and warp, every propagated frame agrees with its predecessor

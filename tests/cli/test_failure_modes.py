@@ -115,7 +115,7 @@ def test_truncated_onnx_in_a_bundle(bundle_copy, clip, tmp_path):
 
 
 def test_corrupt_onnx_whose_manifest_was_updated(bundle_copy, clip, tmp_path):
-    from edgeseg.runtime.bundle import sha256_file
+    from edgeseg.bundle import sha256_file
     graph = bundle_copy / "backbone.onnx"
     graph.write_bytes(b"garbage" * 100)
     manifest = json.loads((bundle_copy / "manifest.json").read_text())

@@ -60,7 +60,7 @@ def test_demo_with_labels_scores_every_point_and_suggests_what_works_here(tiny_s
     doc = json.loads((out / "profile.json").read_text())
     assert doc["labelled_frames"] == 10 and all(row["miou"] is not None for row in doc["rows"])
     suggestion = next(line for line in r.stdout.splitlines() if line.startswith("next: "))
-    from edgeseg.runtime.sinks import display_available
+    from edgeseg.runtime.io.sinks import display_available
     assert ("display://0" in suggestion) == display_available()  # headless OpenCV: a video file, not a window
 
 

@@ -84,7 +84,7 @@ def test_stats_carry_the_memory_at_the_start_and_the_end(tiny_set, tmp_path):
 def test_worker_threads_exist_from_the_start():
     import threading
 
-    from edgeseg.runtime.pipeline import started_pool
+    from edgeseg.runtime.pipeline.core import started_pool
     before = threading.active_count()
     pool = started_pool(3, "t")
     assert threading.active_count() == before + 3

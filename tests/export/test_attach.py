@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from edgeseg.bundle import load_bundle
 from edgeseg.cli.main import main
 from edgeseg.data.folders import list_images, read_rgb
 from edgeseg.export.bundle import export_bundle
 from edgeseg.models.checkpoint import load_checkpoint
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.pipeline import Pipeline
+from edgeseg.runtime.pipeline.core import Pipeline
 from edgeseg.train.heads import HeadConfig, train_head
 from tests.export.foreign_models import BgrRawNet, to_onnx
 from tests.export.test_foreign import options

@@ -9,8 +9,8 @@ import onnx
 import pytest
 import torch
 
+from edgeseg.bundle import BundleError, load_bundle
 from edgeseg.export.parity import measure, ort_session, torch_reference
-from edgeseg.runtime.bundle import BundleError, load_bundle
 from tests.conftest import run_cli
 
 

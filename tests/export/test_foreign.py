@@ -15,17 +15,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from edgeseg.bundle import load_bundle
 from edgeseg.cli.main import main
 from edgeseg.data.evaluate import evaluate_folder
 from edgeseg.data.folders import list_images, read_rgb
-from edgeseg.export.bundle import ExportOptions, export_bundle
+from edgeseg.export.bundle import ExportOptions, ForeignOptions, export_bundle
 from edgeseg.profiles import load_profile
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.device_chain import GraphKeyframes
-from edgeseg.runtime.engine import open_engine
-from edgeseg.runtime.network_io import NetworkIO
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.segment import BundleSegmenter
+from edgeseg.runtime.engines.device_chain import GraphKeyframes
+from edgeseg.runtime.engines.network_io import NetworkIO
+from edgeseg.runtime.engines.registry import open_engine
+from edgeseg.runtime.engines.segment import BundleSegmenter
+from edgeseg.runtime.pipeline.core import Pipeline
 from tests.export.foreign_models import BgrRawNet, LabelsNet, NhwcNet, import_torchvision, to_onnx
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -33,9 +33,11 @@ NO_KWARGS = '{"num_classes": 11, "weights": null, "weights_backbone": null}'
 
 
 def options(root: Path, model: str, out: Path, **kw) -> ExportOptions:
-    kw.setdefault("classes", "camvid")
+    """Export options for a foreign model; keywords naming a ForeignOptions field go there."""
+    foreign = {k: kw.pop(k) for k in list(kw) if k in ForeignOptions.__dataclass_fields__}
+    foreign.setdefault("classes", "camvid")
     return ExportOptions(model=model, out=str(out), calib=str(root / "frames"), parity_frames=4, calib_frames=4, progress=False,
-                         miou_images=str(root / "frames"), miou_labels=str(root / "labels"), **kw)
+                         miou_images=str(root / "frames"), miou_labels=str(root / "labels"), foreign=ForeignOptions(**foreign), **kw)
 
 
 def framework_miou(root: Path, predict) -> float:
@@ -204,7 +206,7 @@ def test_bad_foreign_input_is_one_line_exit_2_and_leaves_nothing(tiny_root, tmp_
 
 
 def test_resize_linear_is_stated_in_the_manifest_and_reproduced_from_it(tiny_root, tmp_path):
-    from edgeseg.runtime.preprocess import prepare
+    from edgeseg.runtime.engines.preprocess import prepare
     onnx_file = to_onnx(NhwcNet(), torch.zeros(1, 64, 96, 3), tmp_path / "nhwc.onnx", ["scores"], dynamic=True)
     out = export_bundle(options(tiny_root, str(onnx_file), tmp_path / "b", size=(32, 48), resize="linear", downscales=(1.0,)))
     m = load_bundle(out).manifest

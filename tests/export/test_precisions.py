@@ -7,11 +7,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from edgeseg.bundle import ORT_X86, load_bundle
 from edgeseg.errors import UsageError
 from edgeseg.export.bundle import export_bundle
 from edgeseg.export.parity import Parity
-from edgeseg.runtime.bundle import ORT_X86, load_bundle
-from edgeseg.runtime.segment import BundleSegmenter
+from edgeseg.runtime.engines.segment import BundleSegmenter
 from tests.conftest import run_cli, tiny_options
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeseg.errors import MissingDependencyError
-from edgeseg.runtime.backends.tensorrt_env import Gpu, engine_key, import_tensorrt
+from edgeseg.runtime.engines.backends.tensorrt_env import Gpu, engine_key, import_tensorrt
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +66,8 @@ def test_tensorrt_code_is_mypy_clean_against_the_stubs(tmp_path):
 
 @pytest.mark.skipif(tensorrt_reason() is not None, reason=f"TensorRT unavailable: {tensorrt_reason()}")
 def test_build_engines_for_the_tiny_bundle(tiny_set, tmp_path):
-    from edgeseg.runtime.backends.tensorrt_build import build_engines
-    from edgeseg.runtime.bundle import load_bundle
+    from edgeseg.bundle import load_bundle
+    from edgeseg.runtime.engines.backends.tensorrt_build import build_engines
     _, bundle = tiny_set
     engines = build_engines(load_bundle(bundle), tmp_path / "engines", workspace_mib=256)
     assert set(engines) == set(load_bundle(bundle).graphs)
@@ -80,9 +80,9 @@ def test_the_post_engine_profile_spans_every_backbone_score_size(tiny_set):
     backbones really output (ONNX Runtime on each)."""
     import numpy as np
 
-    from edgeseg.runtime.backends.tensorrt_build import _score_sizes
-    from edgeseg.runtime.bundle import load_bundle
-    from edgeseg.runtime.engine import open_engine
+    from edgeseg.bundle import load_bundle
+    from edgeseg.runtime.engines.backends.tensorrt_build import _score_sizes
+    from edgeseg.runtime.engines.registry import open_engine
     _, root = tiny_set
     bundle = load_bundle(root)
     real = set()

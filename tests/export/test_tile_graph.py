@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
+from edgeseg.bundle import load_bundle
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.export.bundle import export_bundle
 from edgeseg.export.tile_graph import every_tile, parse_tiles, tile_mismatch
 from edgeseg.models import build_model
 from edgeseg.models.checkpoint import load_checkpoint, save_checkpoint
 from edgeseg.profiles import load_profile
-from edgeseg.runtime import tiles
-from edgeseg.runtime.bundle import load_bundle
-from edgeseg.runtime.engine import open_engine
-from edgeseg.runtime.pipeline import Pipeline
-from edgeseg.runtime.refinement import Refinement, softmax
+from edgeseg.runtime.engines.registry import open_engine
+from edgeseg.runtime.pipeline import tiles
+from edgeseg.runtime.pipeline.core import Pipeline
+from edgeseg.runtime.pipeline.refinement import Refinement, softmax
 from tests.conftest import tiny_options
 
 SIZE = (128, 192)  # the tiny model's frames enlarged, so that a tile leaves room for a core

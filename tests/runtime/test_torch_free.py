@@ -15,11 +15,11 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_runtime_and_profiles_import_without_torch():
     r = _python("import sys\n"
-                "import edgeseg.runtime, edgeseg.runtime.pipeline, edgeseg.runtime.session, edgeseg.runtime.sources\n"
-                "import edgeseg.runtime.sinks, edgeseg.runtime.kernels, edgeseg.runtime.engine, edgeseg.profiles\n"
-                "import edgeseg.runtime.backends.onnxrt, edgeseg.runtime.backends.tensorrt_env, edgeseg.cli.run_cmd\n"
-                "import edgeseg.runtime.backends.tensorrt_backend, edgeseg.runtime.backends.cuda_buffers\n"
-                "import edgeseg.runtime.backends.tensorrt_build, edgeseg.bench.sweep, edgeseg.cli.profile_cmd\n"
+                "import edgeseg.runtime, edgeseg.runtime.pipeline.core, edgeseg.runtime.pipeline.session, edgeseg.runtime.io.sources\n"
+                "import edgeseg.runtime.io.sinks, edgeseg.runtime.motion.kernels, edgeseg.runtime.engines.registry, edgeseg.profiles\n"
+                "import edgeseg.runtime.engines.backends.onnxrt, edgeseg.runtime.engines.backends.tensorrt_env, edgeseg.cli.run_cmd\n"
+                "import edgeseg.runtime.engines.backends.tensorrt_backend, edgeseg.runtime.engines.backends.cuda_buffers\n"
+                "import edgeseg.runtime.engines.backends.tensorrt_build, edgeseg.bench.sweep, edgeseg.cli.profile_cmd\n"
                 "import edgeseg.cli.demo_cmd, edgeseg.bench.session, edgeseg.runtime.fusion\n"
                 "assert 'torch' not in sys.modules, 'torch was imported'\n")
     assert r.returncode == 0, r.stderr
@@ -27,7 +27,7 @@ def test_runtime_and_profiles_import_without_torch():
 
 def test_choosing_the_default_backend_does_not_load_torch():
     pytest.importorskip("torch")  # the case that matters: torch is installed
-    r = _python("import sys\nfrom edgeseg.runtime.engine import best_backend\nprint(best_backend())\n"
+    r = _python("import sys\nfrom edgeseg.runtime.engines.registry import best_backend\nprint(best_backend())\n"
                 "assert 'torch' not in sys.modules, 'best_backend() imported torch'\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() in ("onnxrt", "tensorrt", "torch")

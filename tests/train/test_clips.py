@@ -1,7 +1,7 @@
 import numpy as np
 
-from edgeseg.runtime.flow import FlowEstimator, to_gray
-from edgeseg.runtime.reference import warp_nearest
+from edgeseg.runtime.motion.flow import FlowEstimator, to_gray
+from edgeseg.runtime.motion.reference import warp_nearest
 from edgeseg.train.clips import synth_clip
 
 

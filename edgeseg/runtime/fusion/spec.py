@@ -44,12 +44,12 @@ class FusionFrame:
 
     def image(self, size: tuple[int, ...]) -> np.ndarray:
         """The frame normalised at a map's resolution (1 x 3 x h x w)."""
-        from edgeseg.runtime.preprocess import preprocess  # cv2: not at import (the registry feeds `--help`)
+        from edgeseg.runtime.engines.preprocess import preprocess  # cv2: not at import (the registry feeds `--help`)
         return preprocess(self.rgb, (int(size[0]), int(size[1])), self.mean, self.std)
 
     def flow_at(self, size: tuple[int, ...]) -> np.ndarray:
         """The backward flow at a map's resolution, values in that map's pixels (1 x 2 x h x w)."""
-        from edgeseg.runtime.coarse_flow import flow_nchw, resize_flow
+        from edgeseg.runtime.motion.coarse_flow import flow_nchw, resize_flow
         assert self.flow is not None
         return flow_nchw(resize_flow(self.flow, (int(size[0]), int(size[1]))))
 
