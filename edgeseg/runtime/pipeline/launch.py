@@ -34,7 +34,7 @@ def is_live_view(uri: str) -> bool:
 def open_session(bundle: Bundle, op: OperatingPoint, sources: Sequence[str], sinks: Sequence[str] = ("null://",), *,
                  options: VideoOptions | None = None, mode: str | None = None, backend: str = "onnxrt",
                  flow_threads: int | None = None, engine_cache: str | None = None, legend: bool = True,
-                 stagger: bool = True, max_frames: int | None = None, retries: int = 5, warmup: int = 3,
+                 stagger: bool = True, max_frames: int | None = None, reconnect_s: float = 60.0, warmup: int = 3,
                  stop: threading.Event | None = None, observers: Sequence[Observer] = (),
                  resolve: Callable[[str], OperatingPoint] | None = None) -> tuple[Session, Any]:
     """(session, live view or None). ``mode`` None: live when any source is live (a camera, a stream), else sync.
@@ -82,7 +82,7 @@ def open_session(bundle: Bundle, op: OperatingPoint, sources: Sequence[str], sin
         undo.pop_all()
     streams = [Stream(name, src, pipe, out) for name, src, pipe, out in zip(stream_names(sources), opened, pipes, outs)]
     extra = [view] if view is not None else []
-    session = Session(streams, mode=mode, mosaic=mosaic, stagger=stagger, max_frames=max_frames, retries=retries,
+    session = Session(streams, mode=mode, mosaic=mosaic, stagger=stagger, max_frames=max_frames, reconnect_s=reconnect_s,
                       warmup=warmup, stop=stop, engines=engines, observers=[*observers, *extra], controls=extra if resolve else [],
                       resolve=resolve)
     if view is not None:  # closed with the session, after its last frame

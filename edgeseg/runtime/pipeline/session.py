@@ -13,7 +13,8 @@ after the first tick, so at most ceil(N / S) streams key in any later tick. Adap
 unreliable, so phases drift; there a tick keys at most ceil(N / S) streams (S = the point's max_interval) and the
 others whose re-keying is due wait, longest-waiting first: each waits less than N / ceil(N / S) <= S ticks.
 
-A live source that times out is reopened with exponential back-off up to ``retries`` times, then its stream ends.
+A live source that times out is reopened with back-off until ``reconnect_s`` seconds pass without a frame (default
+60 s; inf: forever), then its stream ends ``source_lost``; outages it survives are counted and timed in the stats.
 A stream whose source ends or fails, or whose sink fails, ends alone; the others go on. ``stop`` (SIGINT/SIGTERM
 in the CLI) ends the session after the current tick; sinks and sources are always closed.
 """
@@ -34,25 +35,38 @@ from edgeseg.errors import EdgesegError
 from edgeseg.runtime.engines.engine_set import EngineSet
 from edgeseg.runtime.io.mosaic import mosaic
 from edgeseg.runtime.io.sinks import Sink, SinkError
-from edgeseg.runtime.io.sources import CaptureSource, Read, Source, Status, wait_backoff
+from edgeseg.runtime.io.sources import CaptureSource, Read, Source, Status
 from edgeseg.runtime.operating_point import OperatingPoint
 from edgeseg.runtime.pipeline.core import FrameOutput, Pipeline, check_graphs, graphs_to_open
 from edgeseg.runtime.pipeline.stats import rss_mb, summarize
 
 
-def read_with_retries(source: Source, retries: int, stop: threading.Event) -> Read:
-    """The next read of ``source``; a live source that times out is reopened with back-off ``retries`` times."""
+def read_reconnecting(source: Source, reconnect_s: float, stop: threading.Event, stats: Any = None) -> Read:
+    """The next read of ``source``. A live source that times out is reopened with back-off (0.1 s doubling to 2 s)
+    until a frame comes or ``reconnect_s`` seconds have passed without one (inf: forever), then it is lost.
+    An outage that ends with frames again is counted in ``stats`` (``outages``, ``outage_seconds``)."""
     attempt = 0
+    began: float | None = None
     while True:
         r = source.read()
         if r.status is not Status.TIMEOUT:
+            if began is not None and r.status is Status.FRAME and stats is not None:
+                stats.add_outage(time.perf_counter() - began)
             return r
-        if attempt >= retries or stop.is_set():
-            return Read(Status.END, reason=f"live source lost: no frame after {retries} reconnection attempts")
-        wait_backoff(attempt)
+        now = time.perf_counter()
+        began = now if began is None else began
+        if stop.is_set():
+            return Read(Status.END)
+        if now - began >= reconnect_s:
+            return Read(Status.END, reason=f"live source lost: no frame for {now - began:.1f} s "
+                                           f"(--reconnect {reconnect_s:g} s; inf: keep trying)")
+        stop.wait(min(2.0, 0.1 * 2 ** attempt, max(0.0, reconnect_s - (now - began))))  # back-off; a stop ends it
         attempt += 1
-        if isinstance(source, CaptureSource):
+        if isinstance(source, CaptureSource) and not stop.is_set():
             source.reopen()
+
+
+MIN_SIDE = 16  # the backbone's coarsest stride: a smaller frame has no pixel at 1/16
 
 
 def rgb_of(r: Read) -> np.ndarray:
@@ -72,8 +86,8 @@ class LatestFrame:
     """A reader thread that keeps only the newest frame of a source (live mode): a frame replaced before it was
     taken is counted as dropped in ``stats``, so processed + dropped = read."""
 
-    def __init__(self, source: Source, stats: Any, retries: int, stop: threading.Event):
-        self.source, self.stats, self.retries, self.stop = source, stats, retries, stop
+    def __init__(self, source: Source, stats: Any, reconnect_s: float, stop: threading.Event):
+        self.source, self.stats, self.reconnect_s, self.stop = source, stats, reconnect_s, stop
         self._slot: list[tuple[Read, float, float]] = []  # newest (read, arrival, decode seconds)
         self._done: list[Read] = []
         self._cond = threading.Condition()
@@ -84,7 +98,8 @@ class LatestFrame:
         source = self.source
         while not self.stop.is_set():
             t = time.perf_counter()
-            r = read_with_retries(source, self.retries, self.stop)
+            r = read_reconnecting(source, self.reconnect_s, self.stop, self.stats)
+            arrival = time.perf_counter()  # latency counts from here: the wait for the frame is decode time
             with self._cond:
                 if r.status is not Status.FRAME:
                     self._done.append(r)
@@ -94,7 +109,7 @@ class LatestFrame:
                 if self._slot:
                     self.stats.dropped += 1  # replaced before the pipeline took it
                     self._slot.clear()
-                self._slot.append((r, t, time.perf_counter() - t))
+                self._slot.append((r, arrival, arrival - t))
                 self._cond.notify()
             if source.fps and not source.live:  # a file played "live" is paced at its own rate
                 time.sleep(max(0.0, 1.0 / source.fps - (time.perf_counter() - t)))
@@ -131,11 +146,28 @@ class Stream:
     waited: int = 0  # ticks its due keyframe has been put off
     reader: LatestFrame | None = None
     last: tuple[np.ndarray, np.ndarray] | None = None  # latest (rgb, labels), for the mosaic and the live view
+    size: tuple[int, int] | None = None  # the frame size now (a change restarts the pipeline at the new size)
+    size_changes: int = 0
 
     def summary(self) -> dict[str, Any]:
-        """This stream's figures: the same fields as the session's totals, plus its name and how it ended."""
+        """This stream's figures: the same fields as the session's totals, plus its name, how it ended, frames a
+        damaged file lost and how often the frame size changed."""
         return {"source": self.name, **self.pipeline.stats.to_json(), "end": self.end or "running",
-                "error": self.error or None}
+                "error": self.error or None, "skipped_frames": self.source.skipped, "size_changes": self.size_changes}
+
+    def check_size(self, rgb: np.ndarray) -> str:
+        """'' for a frame the pipeline can take; else why not. A new size is said once and restarts the pipeline
+        (its state and flow belong to the old size; the next frame is a keyframe)."""
+        h, w = rgb.shape[:2]
+        if min(h, w) < MIN_SIDE:
+            return f"frames of {w}x{h} are too small to segment (edgeseg needs at least {MIN_SIDE}x{MIN_SIDE})"
+        if self.size is not None and (h, w) != self.size:
+            self.size_changes += 1
+            print(f"edgeseg: {self.name}: frame size changed from {self.size[1]}x{self.size[0]} to {w}x{h}; "
+                  "the pipeline restarts at the new size", file=sys.stderr)
+            self.pipeline.reset()
+        self.size = (h, w)
+        return ""
 
 
 @dataclass
@@ -175,8 +207,9 @@ class SessionResult:
 
     @property
     def failed(self) -> bool:
-        """A source failed or an output could not be written (the CLI's exit code 1)."""
-        return self.end == "sink_failed" or any(s["end"] in ("source_error", "sink_failed") for s in self.stats["streams"])
+        """A source failed or was lost, or an output could not be written (the CLI's exit code 1)."""
+        return self.end == "sink_failed" or any(s["end"] in ("source_error", "source_lost", "sink_failed")
+                                                for s in self.stats["streams"])
 
 
 def key_budget(streams: int, op_period: int) -> int:
@@ -194,7 +227,7 @@ class Session:
     """
 
     def __init__(self, streams: list[Stream], *, mode: str = "sync", mosaic: Sink | None = None, stagger: bool = True,
-                 max_frames: int | None = None, retries: int = 5, warmup: int | None = 3,
+                 max_frames: int | None = None, reconnect_s: float = 60.0, warmup: int | None = 3,
                  stop: threading.Event | None = None, engines: EngineSet | None = None, owns_pipelines: bool = True,
                  observers: Sequence[Observer] = (), controls: Sequence[Control] = (),
                  resolve: Callable[[str], OperatingPoint] | None = None):
@@ -203,7 +236,7 @@ class Session:
         if controls and resolve is None:
             raise ValueError("controls ask for operating points by name: give resolve")
         self.streams, self.mode, self.mosaic_sink, self.stagger = streams, mode, mosaic, stagger
-        self.max_frames, self.retries, self.warmup = max_frames, retries, warmup
+        self.max_frames, self.reconnect_s, self.warmup = max_frames, reconnect_s, warmup
         self.stop = stop or threading.Event()
         self.engines, self.owns_pipelines = engines, owns_pipelines
         self.observers, self.controls, self.resolve = list(observers), list(controls), resolve
@@ -305,7 +338,7 @@ class Session:
             if s.pipeline.stats.start is None:  # a Segmenter's statistics carry on from earlier frames
                 s.pipeline.stats.begin()
             if self.mode == "live":
-                s.reader = LatestFrame(s.source, s.pipeline.stats, self.retries, self.stop)
+                s.reader = LatestFrame(s.source, s.pipeline.stats, self.reconnect_s, self.stop)
 
     def _next(self, s: Stream) -> tuple[Read, float] | None:
         """The stream's frame for this tick (sync: the next one; live: the newest), or None when it has none."""
@@ -318,15 +351,25 @@ class Session:
                 return None
             read, arrival, decode = item
             s.pipeline.stats.add_stage("decode", decode)
-            return read, arrival
+            return self._checked(s, read, arrival)
         t = time.perf_counter()
-        r = read_with_retries(s.source, self.retries, self.stop)
+        r = read_reconnecting(s.source, self.reconnect_s, self.stop, s.pipeline.stats)
         if r.status is not Status.FRAME:
             s.end, s.error = end_of(r)
             return None
+        arrival = time.perf_counter()  # latency counts from the frame's arrival; the wait for it is decode time
         s.pipeline.stats.read += 1
-        s.pipeline.stats.add_stage("decode", time.perf_counter() - t)
-        return r, t
+        s.pipeline.stats.add_stage("decode", arrival - t)
+        return self._checked(s, r, arrival)
+
+    @staticmethod
+    def _checked(s: Stream, read: Read, arrival: float) -> tuple[Read, float] | None:
+        """The frame, unless its size is one the pipeline cannot take: the stream then ends with the reason."""
+        why = s.check_size(rgb_of(read))
+        if why:
+            s.end, s.error = "source_error", why
+            return None
+        return read, arrival
 
     def _process(self, active: list[Stream], frames: dict[int, tuple[Read, float]]) -> list[Delivered]:
         streams = self.streams

@@ -34,6 +34,9 @@ class Stats:
         self.keyframes = 0
         self.dropped = 0
         self.read = 0
+        self.outages = 0  # a live source's reads timed out, then frames came again (reconnected)
+        self.outage_seconds = 0.0
+        self.longest_outage = 0.0
         self._stage: dict[str, float] = defaultdict(float)
         self._frame_stage: dict[str, float] = defaultdict(float)
         self.refined = self.tiled = self.tiles = 0  # refined frames, those refined by tiles, their tiles
@@ -54,6 +57,13 @@ class Stats:
     def add_stage(self, name: str, seconds: float) -> None:
         with self._lock:
             self._frame_stage[name] += seconds
+
+    def add_outage(self, seconds: float) -> None:
+        """A live source gave no frame for ``seconds``, then came back."""
+        with self._lock:
+            self.outages += 1
+            self.outage_seconds += seconds
+            self.longest_outage = max(self.longest_outage, seconds)
 
     def add_refinement(self, tiles: int) -> None:
         """The frame in progress was refined, on ``tiles`` tiles (0: the full frame)."""
@@ -152,4 +162,6 @@ def summarize(parts: list[Stats]) -> dict[str, Any]:
             "stage_ms": {s: round(1000 * v / n, 3) for s, v in stage.items()},
             "refinement": {"frames": sum(p.refined for p in parts), "tiled_frames": sum(p.tiled for p in parts),
                            "tiles": sum(p.tiles for p in parts)},
-            "dropped": sum(p.dropped for p in parts), "read": sum(p.read for p in parts)}
+            "dropped": sum(p.dropped for p in parts), "read": sum(p.read for p in parts),
+            "outages": {"count": sum(p.outages for p in parts), "seconds": round(sum(p.outage_seconds for p in parts), 3),
+                        "longest_s": round(max((p.longest_outage for p in parts), default=0.0), 3)}}

@@ -142,3 +142,28 @@ def test_one_stream_has_the_shape_of_many(setup):
     assert set(one) == set(two) and set(one["streams"][0]) == set(two["streams"][0])
     assert two["frames"] == 2 * one["frames"] == 2 * len(frames) and two["read"] == sum(s["read"] for s in two["streams"])
     assert one["fps"] > 0 and two["fps"] > 0
+
+
+def test_a_frame_size_change_restarts_the_pipeline_and_is_counted(setup, capfd):
+    bundle, frames = setup
+    small = [np.ascontiguousarray(f[: f.shape[0] // 2, : f.shape[1] // 2]) for f in frames[:4]]
+    clip = frames[:4] + small
+    pipe = Pipeline(bundle, OperatingPoint(name="t", keyframe_interval=10))
+    delivered = []
+    session = Session([Stream("cam", FrameListSource(clip), pipe)], warmup=0)
+    for tick in session.ticks():
+        delivered += [(d.output.keyframe, d.output.labels.shape) for d in tick.frames]
+    result = session.result()
+    assert [k for k, _ in delivered] == [True, False, False, False, True, False, False, False]  # keyed at the change
+    assert delivered[-1][1] == small[0].shape[:2]
+    assert result.stats["streams"][0]["size_changes"] == 1 and result.stats["end"] == "end_of_stream"
+    assert "frame size changed" in capfd.readouterr().err
+
+
+def test_frames_too_small_end_the_stream_with_a_reason(setup):
+    bundle, _ = setup
+    tiny = [np.zeros((2, 2, 3), np.uint8)] * 3
+    result = Session([Stream("tiny", FrameListSource(tiny), Pipeline(bundle, OperatingPoint(name="t")))]).run()
+    stream = result.stats["streams"][0]
+    assert stream["end"] == "source_error" and "2x2 are too small" in stream["error"]
+    assert result.failed and result.stats["frames"] == 0
