@@ -1,12 +1,28 @@
-"""Atomic file output: write to a temporary name in the destination folder, then rename."""
+"""File output that never replaces what the user named with something else.
+
+A regular file (or a new name) is written atomically: to a temporary name in its folder, then renamed over it.
+A special file (a device such as /dev/full or /dev/stdout, a FIFO, a socket) is written through, never replaced.
+A symlink keeps pointing where it did: its target is written (atomically when the target is a regular file).
+No folder is created unless the caller asks for it (``make_folder``: the output's own folder, never its parents).
+Temporary files carry the writer's PID; those of a writer that died (SIGKILL) are swept at the next write.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from edgeseg.errors import EdgesegError
+
+
+class OutputError(EdgesegError):
+    """An output cannot be written where the user named it (exit code 2: the name is the user's to fix)."""
+
+    exit_code = 2
 
 
 def _umask() -> int:
@@ -20,22 +36,84 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~_umask()
 
 
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it is renamed to ``path``, else removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+def is_special(path: Path) -> bool:
+    """Whether ``path`` exists (symlinks followed) and is not a regular file or folder: a device, FIFO or socket."""
     try:
-        yield Path(tmp)
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(path: Path, suffix: str = ".tmp") -> int:
+    """Remove temporaries of ``path`` (``.NAME.PID.*SUFFIX``) whose writer is no longer running; returns how many."""
+    swept = 0
+    for tmp in path.parent.glob(f".{path.name}.*{suffix}"):
+        parts = tmp.name[len(path.name) + 2:].split(".")
+        if parts and parts[0].isdigit() and int(parts[0]) != os.getpid() and not _pid_alive(int(parts[0])):
+            tmp.unlink(missing_ok=True)
+            swept += 1
+    return swept
+
+
+def temp_name(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty temporary file next to ``path`` named after it and this process (see ``sweep_stale_temps``)."""
+    sweep_stale_temps(path, suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def check_folder(path: Path, make_folder: bool = False) -> None:
+    """The folder ``path`` goes in must exist (``make_folder``: it is created, but not its parents)."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if make_folder and folder.parent.is_dir():
+        try:
+            folder.mkdir(mode=default_mode(directory=True), exist_ok=True)
+            return
+        except OSError as exc:
+            raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    raise OutputError(f"cannot write {path}: folder {folder} does not exist; create it first (edgeseg makes no folders "
+                      "you did not name)")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], make_folder: bool = False) -> Iterator[Path]:
+    """Yield the path to write ``path``'s content to: a temporary name renamed over it on success (removed on
+    failure), or ``path`` itself when it is a special file (written through). A symlink's target is written."""
+    path = Path(path)
+    if is_special(path):
+        yield path
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    check_folder(target, make_folder)
+    tmp = temp_name(target)
+    try:
+        yield tmp
         os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+def atomic_write_text(path: str | os.PathLike[str], text: str, make_folder: bool = False) -> None:
+    """Write ``text`` to ``path`` as ``atomic_path`` says (a special file is written through)."""
+    with atomic_path(path, make_folder) as tmp:
+        with open(tmp, "w") as f:  # plain open: a FIFO or a device is opened for writing, not truncated by stat
+            f.write(text)

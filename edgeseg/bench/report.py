@@ -77,7 +77,7 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def write_json(path: str | Path, machine: dict[str, Any], rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> None:
-    atomic_write_text(path, dumps({"machine": machine, **(extra or {}), "rows": rows}))
+    atomic_write_text(path, dumps({"machine": machine, **(extra or {}), "rows": rows}), make_folder=True)
 
 
 def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
@@ -91,7 +91,7 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
         flat = {**r, "latency_p50_ms": r["latency_ms"]["p50"], "latency_p99_ms": r["latency_ms"]["p99"],
                 **{f"{s}_ms": v for s, v in r["stage_ms"].items()}}
         writer.writerow(flat)
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue(), make_folder=True)
 
 
 def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -133,6 +133,6 @@ def plot(path: str | Path, rows: list[dict[str, Any]], title: str) -> None:
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     suffix = Path(path).suffix or ".png"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, make_folder=True) as tmp:
         fig.savefig(tmp, format=suffix.lstrip("."))
     plt.close(fig)

@@ -21,6 +21,26 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def video_io_rows() -> list[tuple[str, str]]:
+    """What this OpenCV can read and write: GStreamer (gst://, csi://), FFmpeg (files, rtsp://), H.264 files."""
+    import tempfile
+
+    import cv2
+
+    from edgeseg.runtime.io.sources import opencv_has
+    gst = ("yes (gst:// and csi:// sources work)" if opencv_has("GStreamer") else
+           "NO: gst:// and csi:// cannot open (pip's opencv-python has no GStreamer; on a Jetson use JetPack's OpenCV: "
+           "apt install python3-opencv, then pip uninstall opencv-python-headless)")
+    ffmpeg = "yes (video files, rtsp://, http://)" if opencv_has("FFMPEG") else "NO: video files and network streams cannot open"
+    with tempfile.TemporaryDirectory() as folder:  # the encoder is asked, not assumed: a writer that opens has it
+        writer = cv2.VideoWriter(f"{folder}/probe.mp4", cv2.VideoWriter_fourcc(*"avc1"), 10, (64, 64))
+        h264 = writer.isOpened()
+        writer.release()
+    return [("opencv GStreamer", gst), ("opencv FFmpeg", ffmpeg),
+            ("H.264 video output", "yes (--codec avc1)" if h264 else "no H.264 encoder in this OpenCV: .mp4 is written as "
+             "MPEG-4 Part 2 (mp4v); JetPack's OpenCV with GStreamer has one")]
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
     import onnxruntime as ort
@@ -62,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         where = ("on a GPU here" if b.on_gpu() else "CPU only here") if b.available() else "not available here"
         rows.append((f"backend {b.name}", f"{where}: {b.summary}"))
     rows.append(("default backend", best_backend()))
+    rows += video_io_rows()
     if not args.no_cameras:
         cams = sorted(glob.glob("/dev/video*"))
         found = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg._fs import default_mode
+from edgeseg._fs import atomic_path, check_folder, default_mode, is_special, temp_name
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime.io.legend import draw_legend
 from edgeseg.runtime.io.sources import VIDEO_EXTENSIONS
@@ -41,6 +42,11 @@ def _why(exc: OSError) -> str:
 
 
 class Sink:
+    """``write(rgb, labels, index, name)`` per frame, ``close()`` at the end. A sink that draws overlays sets
+    ``captioned`` and is also handed ``caption=`` (the session's operating point, frame number, keyframe or not)."""
+
+    captioned = False
+
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         raise NotImplementedError
 
@@ -54,36 +60,49 @@ class NullSink(Sink):
 
 
 class LabelFolderSink(Sink):
-    def __init__(self, folder: Path):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"cannot create output folder {folder}: {exc.strerror}") from None
+    """One PNG per frame: class ids (``palette`` given: the classes' colours, to look at)."""
+
+    def __init__(self, folder: Path, palette: np.ndarray | None = None):
+        if not folder.is_dir():
+            check_folder(folder / "x", make_folder=True)  # the folder named is made; its parents must exist
         if not os.access(folder, os.W_OK):
             raise SinkError(f"output folder {folder} is not writable")
-        self.folder = folder
+        self.folder, self.palette = folder, palette
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         # the source's name for the frame (an image's stem) so labels pair with their images; else the number
         name = name or f"{index:06d}"
         path = self.folder / f"{name}.png"
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        ok, png = cv2.imencode(".png", labels)
+        image = labels if self.palette is None else cv2.cvtColor(self.palette[labels], cv2.COLOR_RGB2BGR)
+        ok, png = cv2.imencode(".png", image)
         if not ok:
             raise SinkError(f"cannot encode the labels of {path} as PNG")
         try:  # Python's own write: a full disk raises here (cv2.imwrite may report success on a short write)
-            tmp.write_bytes(png.tobytes())
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(png.tobytes())
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise SinkError(f"cannot write {path}: {_why(exc)}") from None
 
 
-def render(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, names: Sequence[str] | None, alpha: float = 0.5
-           ) -> np.ndarray:
-    """The colour overlay of ``labels`` on ``rgb``, with a legend of the classes present when ``names`` are given."""
+def render(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, names: Sequence[str] | None, alpha: float = 0.5,
+           caption: str = "") -> np.ndarray:
+    """The colour overlay of ``labels`` on ``rgb``, with a legend of the classes present when ``names`` are given and
+    ``caption`` (operating point, frame, keyframe or not) along the bottom edge."""
     out = kernels.overlay(rgb, labels, palette, alpha)
-    return draw_legend(out, names, palette, labels) if names else out
+    out = draw_legend(out, names, palette, labels) if names else out
+    return draw_caption(out, caption) if caption else out
+
+
+def draw_caption(image: np.ndarray, text: str) -> np.ndarray:
+    """``text`` in white on a dark band at the bottom-left of ``image`` (scaled to the frame's height)."""
+    h = image.shape[0]
+    scale = max(0.35, h / 720)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    pad = max(2, th // 3)
+    top = max(0, h - th - base - 2 * pad)
+    image[top:, : min(image.shape[1], tw + 2 * pad)] //= 3
+    cv2.putText(image, text, (pad, h - base - pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
 
 
 class VideoSink(Sink):
@@ -96,30 +115,31 @@ class VideoSink(Sink):
         self.path, self.palette, self.fps, self.alpha = path, palette, self.options.output_rate(fps), alpha
         self.codec = self.options.codec or WRITE_CODECS.get(path.suffix.lower(), "")
         choices = ", ".join(f"{ext} ({c})" for ext, c in WRITE_CODECS.items())
-        if not self.codec:
-            raise SinkError(f"OpenCV writes no playable {path.suffix} video without a --codec; use {choices}")
+        if not self.codec:  # .ts/.mpg are read, not written: OpenCV's writer cannot finish a checkable file of them
+            raise SinkError(f"edgeseg reads {path.suffix} videos but does not write them; write one of {choices}")
         if len(self.codec) != 4:
             raise SinkError(f"codec {self.codec!r} for {path} is not a four-character code (e.g. mp4v, MJPG, VP80)")
         if not _writes_playable(path.suffix.lower(), self.codec, self.fps):
             raise SinkError(f"OpenCV cannot write a playable {path.suffix} video with codec {self.codec} here; use {choices} "
                             "or another --codec")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"cannot create {path.parent}: {_why(exc)}") from None
-        if not os.access(path.parent, os.W_OK):
-            raise SinkError(f"cannot write {path}: folder {path.parent} is not writable")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        except OSError as exc:  # e.g. a folder the access check passes for root but the filesystem refuses
-            raise SinkError(f"cannot write {path}: {_why(exc)}") from None
-        os.close(fd)
-        self.tmp = Path(tmp)
+        # a device or FIFO named as the output gets the finished file written through it; a symlink's target is
+        # replaced; the video is made under a temporary name meanwhile (in the system's temp folder for a device)
+        self.special = is_special(path)
+        self.dest = path if self.special else Path(os.path.realpath(path)) if path.is_symlink() else path
+        if self.special:
+            self.tmp = temp_name(Path(tempfile.gettempdir()) / f"edgeseg-{path.name}{path.suffix}", path.suffix)
+        else:
+            check_folder(self.dest)
+            if not os.access(self.dest.parent, os.W_OK):
+                raise SinkError(f"cannot write {path}: folder {self.dest.parent} is not writable")
+            self.tmp = temp_name(self.dest, path.suffix)
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
         self.resized = False  # a frame of another size was scaled (said once)
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
+    captioned = True
+
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "", caption: str = "") -> None:
         if self.writer is None:
             opts = self.options
             self.size = (opts.height or rgb.shape[0], opts.width or rgb.shape[1])
@@ -133,7 +153,8 @@ class VideoSink(Sink):
             self.resized = True
             rgb = cv2.resize(rgb, self.size[::-1])
             labels = cv2.resize(labels, self.size[::-1], interpolation=cv2.INTER_NEAREST)
-        self.writer.write(cv2.cvtColor(render(rgb, labels, self.palette, self.names, self.alpha), cv2.COLOR_RGB2BGR))
+        frame = render(rgb, labels, self.palette, self.names, self.alpha, caption)
+        self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
     def close(self) -> None:
@@ -148,8 +169,12 @@ class VideoSink(Sink):
             if problem:
                 raise SinkError(f"the video {self.path} could not be completed ({problem}; disk full?); nothing was kept")
             try:
-                os.chmod(self.tmp, default_mode())
-                os.replace(self.tmp, self.path)
+                if self.special:
+                    with open(self.tmp, "rb") as src, open(self.dest, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                else:
+                    os.chmod(self.tmp, default_mode())
+                    os.replace(self.tmp, self.dest)
             except OSError as exc:
                 raise SinkError(f"cannot write {self.path}: {_why(exc)}") from None
         finally:
@@ -212,8 +237,11 @@ class DisplaySink(Sink):
             raise SinkError("this OpenCV has no GUI support (opencv-python-headless); pip install opencv-python, "
                             "or use file://out.mp4") from None
 
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
-        cv2.imshow(self.window, cv2.cvtColor(render(rgb, labels, self.palette, self.names), cv2.COLOR_RGB2BGR))
+    captioned = True
+
+    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "", caption: str = "") -> None:
+        cv2.imshow(self.window, cv2.cvtColor(render(rgb, labels, self.palette, self.names, caption=caption),
+                                             cv2.COLOR_RGB2BGR))
         cv2.waitKey(1)
 
     def close(self) -> None:
@@ -239,6 +267,7 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
     path = Path(text.removeprefix("file://"))
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSink(path, palette, fps, options=opts, names=names)
-    if path.suffix and path.suffix.lower() not in (".png",):
-        raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder, display://0 or null://")
-    return LabelFolderSink(path)
+    if path.suffix and not path.is_dir():  # out.png is one image: a label sink is a folder of them
+        raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder for one label PNG per "
+                         "frame (e.g. labels/; ?colour=1 for coloured ones), display://0 or null://")
+    return LabelFolderSink(path, palette if opts.colour else None)

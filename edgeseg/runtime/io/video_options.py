@@ -7,6 +7,7 @@ source or sink, e.g. ``csi://0?width=1920&height=1080&rate=30``, ``rtsp://cam/st
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
@@ -25,6 +26,7 @@ class VideoOptions:
     latency: int = 5000  # ms a network stream may take to open or to deliver a frame before it counts as a timeout
     codec: str = ""  # FOURCC of a written video ("": mp4v for .mp4/.m4v/.mov, MJPG otherwise)
     display: int = 0  # display://N: which window (and screen, where the window manager places it there)
+    colour: int = 0  # a label folder: 1 writes each class in its palette colour (to look at) instead of class ids
 
     def output_rate(self, source_rate: float) -> float:
         """The frame rate a written video gets: asked for, else the source's, else the fallback."""
@@ -55,17 +57,21 @@ class VideoOptions:
 
 
 NETWORK = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 
 
 def split_uri(uri: str, base: VideoOptions) -> tuple[str, VideoOptions]:
     """``scheme://target?options`` -> (``scheme://target``, options). ``display://N`` sets ``display`` to N.
 
-    Only URIs with a scheme carry options; a plain path keeps a ``?`` in its name, GStreamer pipelines
-    (``gst://``) are passed through whole, and a network stream keeps the query keys that are not ours.
+    URIs with a scheme carry options, and so does a plain video path (``out.mp4?codec=mp4v``) unless a file of that
+    whole name exists; any other plain path keeps a ``?`` in its name, GStreamer pipelines (``gst://``) are passed
+    through whole, and a network stream keeps the query keys that are not ours.
     """
     text = str(uri).strip()
     target, opts = text, base
-    if "://" in text and not text.startswith("gst://") and "?" in text:
+    plain_video = ("://" not in text and "?" in text and not os.path.exists(text)
+                   and os.path.splitext(text.split("?", 1)[0])[1].lower() in VIDEO_EXTENSIONS)
+    if plain_video or ("://" in text and not text.startswith("gst://") and "?" in text):
         target, query = text.split("?", 1)
         opts, rest = base.with_query(query, text, keep_unknown=text.startswith(NETWORK))
         target = f"{target}?{rest}" if rest else target

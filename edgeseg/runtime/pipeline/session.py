@@ -404,7 +404,11 @@ class Session:
             return
         t = time.perf_counter()
         try:
-            s.sink.write(rgb_of(read), out.labels, out.index, read.name)
+            if s.sink.captioned:  # an overlay says what it shows
+                caption = f"{self.op.name} ({self.op.label()})  frame {out.index}  {'keyframe' if out.keyframe else 'propagated'}"
+                s.sink.write(rgb_of(read), out.labels, out.index, read.name, caption=caption)  # type: ignore[call-arg]
+            else:
+                s.sink.write(rgb_of(read), out.labels, out.index, read.name)
         except SinkError as exc:  # this stream's output failed: it ends, the others go on
             s.end, s.error = "sink_failed", str(exc)
             self.errors.append(f"{s.name}: {exc}" if len(self.streams) > 1 else str(exc))

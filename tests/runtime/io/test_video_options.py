@@ -28,7 +28,7 @@ def test_a_network_stream_keeps_its_own_query():
     assert target == "rtsp://cam/live?channel=2" and opts.latency == 800
 
 
-@pytest.mark.parametrize("uri, message", [("file://a.mp4?colour=1", "unknown option 'colour'"),
+@pytest.mark.parametrize("uri, message", [("file://a.mp4?color=1", "unknown option 'color'"),
                                           ("csi://0?width=wide", "must be a number"),
                                           ("csi://0?rate=-1", "must be >= 0"),
                                           ("display://left", "display index")])
@@ -67,7 +67,7 @@ def test_a_codec_that_is_no_fourcc_is_refused_before_the_run(tmp_path):
 
 
 def test_a_container_opencv_cannot_write_playably_is_refused_at_open(tmp_path):
-    with pytest.raises(SinkError, match="no playable .ts"):
+    with pytest.raises(SinkError, match="reads .ts videos but does not write them"):
         open_sink(str(tmp_path / "o.ts"), PALETTE)
     # OpenCV opens an MJPG writer for .ts, then writes a file nothing can read back: caught by a probe at open
     with pytest.raises(SinkError, match="playable .ts video with codec MJPG"):
