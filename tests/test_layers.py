@@ -7,8 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgeseg"
 # Lower number = lower layer. A module may import its own package and anything of a lower or equal rank.
-RANK = {"errors": 0, "_lazy": 0, "_fs": 0, "_json": 0, "api": 4, "__init__": 0, "weights": 0, "data": 1, "bundle": 1, "runtime": 2, "profiles": 3,
-        "calibration": 3, "models": 3, "bench": 4, "batching": 4, "export": 4, "train": 4, "cli": 5, "__main__": 6}
+RANK = {"errors": 0, "_lazy": 0, "_fs": 0, "_json": 0, "_uri": 0, "api": 4, "__init__": 0, "weights": 0, "data": 1, "bundle": 1,
+        "runtime": 2, "profiles": 3, "calibration": 3, "models": 3, "bench": 4, "batching": 4, "export": 4, "train": 4, "cli": 5, "__main__": 6}
 # The one marked exception (DESIGN.md): the torch reference backend loads the models lazily, when chosen.
 ALLOWED = {("edgeseg/runtime/engines/backends/torch_ref.py", "models")}
 

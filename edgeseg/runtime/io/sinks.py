@@ -22,36 +22,20 @@ import cv2
 import numpy as np
 
 from edgeseg._fs import atomic_path, check_folder, default_mode, is_special, temp_name
-from edgeseg.errors import EdgesegError, UsageError
-from edgeseg.runtime.io.legend import draw_legend
+from edgeseg._uri import redact_uri
+from edgeseg.errors import UsageError
+from edgeseg.runtime.io.sink_base import Sink, SinkError, render  # noqa: F401 (read from here too)
 from edgeseg.runtime.io.sources import VIDEO_EXTENSIONS
+from edgeseg.runtime.io.stream_out import StreamSink, is_stream_out
 from edgeseg.runtime.io.video_options import VideoOptions, split_uri
-from edgeseg.runtime.motion import kernels
 
 # What OpenCV's FFmpeg writer produces playable files with, by container (checked: they read back whole).
 WRITE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
 _probed: dict[tuple[str, str], bool] = {}
 
 
-class SinkError(EdgesegError):
-    """A sink cannot be opened or written."""
-
-
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-class Sink:
-    """``write(rgb, labels, index, name)`` per frame, ``close()`` at the end. A sink that draws overlays sets
-    ``captioned`` and is also handed ``caption=`` (the session's operating point, frame number, keyframe or not)."""
-
-    captioned = False
-
-    def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class NullSink(Sink):
@@ -82,27 +66,6 @@ class LabelFolderSink(Sink):
                 tmp.write_bytes(png.tobytes())
         except OSError as exc:
             raise SinkError(f"cannot write {path}: {_why(exc)}") from None
-
-
-def render(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, names: Sequence[str] | None, alpha: float = 0.5,
-           caption: str = "") -> np.ndarray:
-    """The colour overlay of ``labels`` on ``rgb``, with a legend of the classes present when ``names`` are given and
-    ``caption`` (operating point, frame, keyframe or not) along the bottom edge."""
-    out = kernels.overlay(rgb, labels, palette, alpha)
-    out = draw_legend(out, names, palette, labels) if names else out
-    return draw_caption(out, caption) if caption else out
-
-
-def draw_caption(image: np.ndarray, text: str) -> np.ndarray:
-    """``text`` in white on a dark band at the bottom-left of ``image`` (scaled to the frame's height)."""
-    h = image.shape[0]
-    scale = max(0.35, h / 720)
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    pad = max(2, th // 3)
-    top = max(0, h - th - base - 2 * pad)
-    image[top:, : min(image.shape[1], tw + 2 * pad)] //= 3
-    cv2.putText(image, text, (pad, h - base - pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return image
 
 
 class VideoSink(Sink):
@@ -256,18 +219,21 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
     if text.startswith("null://"):
         return NullSink()
     if text.startswith("http://"):  # edgeseg.runtime.pipeline.launch makes it a LiveViewServer attached to the session
-        raise UsageError(f"sink {uri}: a live view is attached to a session, not opened as a sink "
+        raise UsageError(f"sink {redact_uri(uri)}: a live view is attached to a session, not opened as a sink "
                          "(edgeseg.runtime.pipeline.launch.open_session)")
     if text.startswith("display://"):
         return DisplaySink(palette, opts.display, names)
+    if is_stream_out(text):
+        return StreamSink(text, palette, fps, options=opts, names=names)
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
     if scheme and scheme.group(1) != "file":  # not a folder named "rtsp:": the user meant a sink we do not have
-        raise UsageError(f"sink {uri}: unknown scheme {scheme.group(1)}://; use a video path ({', '.join(VIDEO_EXTENSIONS)}), "
-                         "a folder, file://, display://0, http://HOST:PORT or null://")
+        raise UsageError(f"sink {redact_uri(uri)}: unknown scheme {scheme.group(1)}://; use a video path ({', '.join(VIDEO_EXTENSIONS)}), "
+                         "a folder, file://, display://0, rtsp:// (push to a server), udp://HOST:PORT, rtp://HOST:PORT, "
+                         "http://HOST:PORT (live view) or null://")
     path = Path(text.removeprefix("file://"))
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return VideoSink(path, palette, fps, options=opts, names=names)
     if path.suffix and not path.is_dir():  # out.png is one image: a label sink is a folder of them
-        raise UsageError(f"sink {uri}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder for one label PNG per "
+        raise UsageError(f"sink {redact_uri(uri)}: use a video path ({', '.join(VIDEO_EXTENSIONS)}), a folder for one label PNG per "
                          "frame (e.g. labels/; ?colour=1 for coloured ones), display://0 or null://")
     return LabelFolderSink(path, palette if opts.colour else None)

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg._uri import redact_uri
 from edgeseg.data.folders import list_images
 from edgeseg.errors import EdgesegError, UsageError
 from edgeseg.runtime.io.video_options import CSI_MODE, NETWORK, VIDEO_EXTENSIONS, VideoOptions, split_uri  # noqa: F401
@@ -125,7 +126,7 @@ class CaptureSource(Source):
     def __init__(self, target: str | int, live: bool, api: int = cv2.CAP_ANY, what: str = "",
                  options: VideoOptions | None = None):
         self.target, self.api, self.live = target, api, live
-        self.description = what or str(target)
+        self.description = redact_uri(what or str(target))  # messages name the source, never its password
         opts = options or VideoOptions()
         # network streams: bounded waits, so a dead server reads as a timeout (retried) instead of hanging
         self.params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, opts.latency, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
@@ -238,7 +239,7 @@ def open_source(uri: str, options: VideoOptions | None = None) -> Source:
     if path.is_dir():
         return FolderSource(path)
     if not path.exists():
-        raise SourceError(f"source {uri} does not exist; pass a video file, an image folder, a camera (0, /dev/video0), "
+        raise SourceError(f"source {redact_uri(uri)} does not exist; pass a video file, an image folder, a camera (0, /dev/video0), "
                           "rtsp://..., csi://0, gst://... or sample://bikes", usage=True)
     return CaptureSource(str(path), live=False, what=str(path), options=opts)
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgeseg._uri import redact_uri
 from edgeseg.errors import EdgesegError
 from edgeseg.runtime.engines.engine_set import EngineSet
 from edgeseg.runtime.io.mosaic import mosaic
@@ -487,5 +488,6 @@ class Session:
 
 
 def stream_names(uris: list[str]) -> list[str]:
-    """Names that tell streams apart in the stats even when the same URI is given twice."""
-    return [uri if uris.count(uri) == 1 else f"{uri}#{i}" for i, uri in enumerate(uris)]
+    """Names that tell streams apart in the stats even when the same URI is given twice; credentials masked (they
+    are shown in the stats, the status line, /metrics and the live page)."""
+    return [redact_uri(uri if uris.count(uri) == 1 else f"{uri}#{i}") for i, uri in enumerate(uris)]

@@ -11,7 +11,7 @@ from edgeseg.runtime.io.sinks import LabelFolderSink, open_sink
 PALETTE = np.array([[10, 20, 30], [200, 100, 50], [0, 0, 0], [255, 255, 255]], np.uint8)
 
 
-@pytest.mark.parametrize("uri", ["bogus://x", "rtsp://127.0.0.1/out", "udp://0.0.0.0:5000"])
+@pytest.mark.parametrize("uri", ["bogus://x", "ftp://127.0.0.1/out", "srt://0.0.0.0:5000"])
 def test_an_unknown_scheme_is_refused_and_nothing_is_created(uri, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match="unknown scheme"):
