@@ -33,6 +33,15 @@ def serve(clip, url, seconds=None):
                              "mpeg2video", "-q:v", "5", "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
 
 
+def camera(tmp_path):
+    """(clip, url, its ffmpeg server, an output folder): a network camera on loopback and where the run writes."""
+    clip = HIGHWAY if HIGHWAY.is_file() else write_clip(tmp_path / "clip.avi", frames=250, size=(320, 180), fps=25)
+    url = f"http://127.0.0.1:{free_port()}/live.ts"
+    out = tmp_path / "out"
+    out.mkdir()
+    return clip, url, serve(clip, url), out
+
+
 def start_run(tiny_set, url, out, reconnect):
     run = subprocess.Popen([sys.executable, "-m", "edgeseg", "run", "--bundle", str(tiny_set[1]), "--source", url,
                             "--mode", "live", "--profile", "evs07", "--sink", str(out / "out.mp4"), "--stats",
@@ -48,11 +57,7 @@ def start_run(tiny_set, url, out, reconnect):
 
 @pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt install ffmpeg)")
 def test_live_stream_lost_for_good_ends_non_zero(tiny_set, tmp_path):
-    clip = HIGHWAY if HIGHWAY.is_file() else write_clip(tmp_path / "clip.avi", frames=250, size=(320, 180), fps=25)
-    url = f"http://127.0.0.1:{free_port()}/live.ts"
-    server = serve(clip, url)
-    out = tmp_path / "out"
-    out.mkdir()
+    clip, url, server, out = camera(tmp_path)
     try:
         time.sleep(1.5)  # ffmpeg is listening (a probe connection would take its only client slot)
         run = start_run(tiny_set, url, out, reconnect=2)
@@ -72,11 +77,7 @@ def test_live_stream_lost_for_good_ends_non_zero(tiny_set, tmp_path):
 
 @pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt install ffmpeg)")
 def test_live_stream_outage_is_survived_and_counted(tiny_set, tmp_path):
-    clip = HIGHWAY if HIGHWAY.is_file() else write_clip(tmp_path / "clip.avi", frames=250, size=(320, 180), fps=25)
-    url = f"http://127.0.0.1:{free_port()}/live.ts"
-    server = serve(clip, url)
-    out = tmp_path / "out"
-    out.mkdir()
+    clip, url, server, out = camera(tmp_path)
     try:
         time.sleep(1.5)
         run = start_run(tiny_set, url, out, reconnect=8)

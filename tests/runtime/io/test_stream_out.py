@@ -6,12 +6,12 @@ import socket
 import subprocess
 import time
 
-import cv2
 import numpy as np
 import pytest
 
 from edgeseg.runtime.io.sinks import SinkError, open_sink
 from edgeseg.runtime.io.stream_out import StreamSink
+from tests.cli.test_failure_modes import frame_count
 
 FFMPEG = shutil.which("ffmpeg")
 PALETTE = np.array([[10, 20, 30], [200, 100, 50]], np.uint8)
@@ -22,14 +22,6 @@ def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def frames_in(path):
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 def send(uri, frames=50):
@@ -56,7 +48,7 @@ def test_udp_out_reaches_a_receiver(tmp_path):
     time.sleep(1.0)
     send(f"udp://127.0.0.1:{port}")
     rx.wait(timeout=30)
-    assert frames_in(out) >= 40  # UDP may lose a packet on a busy machine, not the stream
+    assert frame_count(out) >= 40  # UDP may lose a packet on a busy machine, not the stream
 
 
 def test_rtsp_push_reaches_a_server(tmp_path):
@@ -66,7 +58,7 @@ def test_rtsp_push_reaches_a_server(tmp_path):
     time.sleep(1.0)
     send(f"rtsp://127.0.0.1:{port}/live")
     server.wait(timeout=30)
-    assert frames_in(out) == 50
+    assert frame_count(out) == 50
 
 
 def test_a_server_that_is_not_there_is_one_clear_error():
