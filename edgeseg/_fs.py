@@ -20,9 +20,13 @@ from edgeseg.errors import EdgesegError
 
 
 class OutputError(EdgesegError):
-    """An output cannot be written where the user named it (exit code 2: the name is the user's to fix)."""
+    """An output cannot be written where the user named it: exit code 1 (refused at run time), 2 when the name itself
+    is wrong (its folder does not exist)."""
 
-    exit_code = 2
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        if usage:
+            self.exit_code = 2
 
 
 def _umask() -> int:
@@ -89,7 +93,7 @@ def check_folder(path: Path, make_folder: bool = False) -> None:
         except OSError as exc:
             raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
     raise OutputError(f"cannot write {path}: folder {folder} does not exist; create it first (edgeseg makes no folders "
-                      "you did not name)")
+                      "you did not name)", usage=True)
 
 
 @contextmanager

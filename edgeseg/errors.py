@@ -1,7 +1,8 @@
 """One exception hierarchy. Every message says what failed, why, and what to do about it.
 
 The CLI prints ``str(error)`` on one line and exits with ``error.exit_code``: 2 for usage errors
-(bad arguments, bad files given by the user), 1 for failures at run time.
+(bad arguments, bad files given by the user), 1 for failures at run time. The whole table, the same for every
+verb (``edgeseg.cli.main``): 0 done, 1 a failure at run time, 2 usage, 130 stopped by SIGINT, 143 by SIGTERM.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeseg._uri import redact_uri as shown  # rows and logs show URIs without credentials
 from edgeseg.data.folders import list_images
 from edgeseg.errors import EdgesegError, UsageError
 
@@ -45,11 +46,6 @@ def is_remote(uri: str) -> bool:
     """A URI read through fsspec (an object store), not a local path."""
     scheme = urlsplit(uri).scheme
     return len(scheme) > 1 and scheme != "file"
-
-
-def shown(uri: str) -> str:
-    """``uri`` without credentials (``s3://KEY:SECRET@bucket/x`` -> ``s3://***@bucket/x``), for rows and logs."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", uri)
 
 
 def video_key(uri: str) -> str:

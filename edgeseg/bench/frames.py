@@ -3,11 +3,13 @@ decode noise), with the names labels are matched by, and the ground-truth labels
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from edgeseg.data.folders import list_images
 from edgeseg.errors import UsageError
@@ -27,14 +29,17 @@ class Clip:
         return len(self.labels)
 
 
-def load_clip(source: str, limit: int | None = None) -> Clip:
-    """Decode up to ``limit`` frames of ``source`` (any source URI that ends: file, folder, sample)."""
+def load_clip(source: str, limit: int | None = None, progress: bool = False) -> Clip:
+    """Decode up to ``limit`` frames of ``source`` (any source URI that ends: file, folder, sample); ``progress``: a
+    labelled bar on stderr while decoding."""
     src = open_source(source)
     if src.live:
         src.close()
         raise UsageError(f"{source} is a live source; profile a recorded clip or a folder so that every operating "
                          "point sees the same frames (record one with edgeseg run --sink clip.mp4)")
     frames, names = [], []
+    bar = tqdm(total=limit, desc=f"decoding frames ({Path(source).name or source})", unit="frame", file=sys.stderr,
+               dynamic_ncols=True, disable=not progress)
     try:
         while limit is None or len(frames) < limit:
             r = src.read()
@@ -47,8 +52,12 @@ def load_clip(source: str, limit: int | None = None) -> Clip:
                                  f"{frames[0].shape[1]}x{frames[0].shape[0]}; profile a clip of one frame size")
             frames.append(r.frame)
             names.append(r.name)
+            bar.update()
     finally:
         src.close()
+        if bar.total is not None and bar.n < bar.total:  # the clip was shorter than the limit: end the bar full
+            bar.total = bar.n
+        bar.close()
     if not frames:
         raise SourceError(f"{source} gave no frames")
     return Clip(source, frames, names, fps=src.fps)

@@ -5,6 +5,7 @@ temporal consistency. One row per operating point in the profiler JSON format of
 from __future__ import annotations
 
 import statistics
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -15,15 +16,18 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from edgeseg.bench.frames import Clip
-from edgeseg.bundle import Bundle
+from edgeseg.bench.frames import Clip, attach_labels, load_clip
+from edgeseg.bench.report import machine_info
+from edgeseg.bundle import Bundle, load_bundle
 from edgeseg.data.metrics import ConfusionMatrix
-from edgeseg.errors import EdgesegError
+from edgeseg.errors import EdgesegError, UsageError
+from edgeseg.profiles.schema import load_profile
 from edgeseg.runtime.io.sources import FrameListSource
 from edgeseg.runtime.motion.flow import to_gray
 from edgeseg.runtime.operating_point import OperatingPoint
-from edgeseg.runtime.pipeline.core import Pipeline, required_graphs
+from edgeseg.runtime.pipeline.core import Pipeline, check_graphs
 from edgeseg.runtime.pipeline.session import Delivered, Session, Stream
 from edgeseg.runtime.pipeline.stats import STAGES, Stats
 
@@ -43,11 +47,17 @@ class SweepOptions:
 FARNEBACK = (0.5, 4, 15, 3, 5, 1.2, 0)
 
 
-def consistency_flows(clip: Clip) -> list[np.ndarray]:
+def consistency_flows(clip: Clip, on_pair: Callable[[], None] | None = None) -> list[np.ndarray]:
     """Backward flow (t -> t-1) of every frame by Farneback, not by the DIS the operating points propagate with:
-    measured with their own flow and warp, propagated frames would agree with their predecessor by construction."""
+    measured with their own flow and warp, propagated frames would agree with their predecessor by construction.
+    ``on_pair`` is called after each of the len(frames) - 1 pairs (a progress bar's ticks)."""
     grays = [to_gray(f) for f in clip.frames]
-    return [cv2.calcOpticalFlowFarneback(grays[t], grays[t - 1], None, *FARNEBACK) for t in range(1, len(grays))]
+    flows = []
+    for t in range(1, len(grays)):
+        flows.append(cv2.calcOpticalFlowFarneback(grays[t], grays[t - 1], None, *FARNEBACK))
+        if on_pair is not None:
+            on_pair()
+    return flows
 
 
 @lru_cache(maxsize=4)
@@ -84,9 +94,10 @@ def run_point(bundle: Bundle, op: OperatingPoint, clip: Clip, flows: list[np.nda
                            "dropped": 0, "keyframes": None, "miou": None, "miou_keyframes": None,
                            "miou_propagated": None, "consistency": None, "frame_ms": {"key": None, "propagated": None},
                            "ideal_speedup": None, "efficiency": None, "error": None}
-    missing = [k for k in required_graphs(op) if k not in bundle.graphs]
-    if missing:
-        row.update(status="export_failed", error=f"bundle lacks graph(s) {', '.join(missing)}")
+    try:
+        check_graphs(bundle, op)  # a missing graph: the row says which, why it was not exported and what to do
+    except EdgesegError as exc:
+        row.update(status="export_failed", error=str(exc))
         return row
     # The keyframe cost of the ideal is measured right after each pass, so that both see the same machine: measured
     # once at the end of a sweep, a shared machine's drift alone moved evs01's efficiency (a pass against itself)
@@ -222,16 +233,56 @@ def add_ideal(rows: list[dict[str, Any]]) -> None:
 
 
 def sweep(bundle: Bundle, ops: list[OperatingPoint], clip: Clip, opts: SweepOptions | None = None,
-          on_frame: Callable[[], None] | None = None, on_row: Callable[[dict[str, Any]], None] | None = None
-          ) -> list[dict[str, Any]]:
-    """Every operating point on ``clip``, in order; one row each (failing points are marked, the sweep goes on)."""
+          on_frame: Callable[[], None] | None = None, on_row: Callable[[dict[str, Any]], None] | None = None,
+          *, progress: bool = False) -> list[dict[str, Any]]:
+    """Every operating point on ``clip``, in order; one row each (failing points are marked, the sweep goes on).
+
+    ``progress``: labelled bars on stderr, one per phase, so each has its own rate and ETA: the consistency flows
+    (computed once before any point runs), then one bar per operating point ("profiling evs07 (2/3)") that ends
+    with the point's status and FPS. ``on_frame`` and ``on_row`` are called either way."""
     opts = opts or SweepOptions()
-    flows = consistency_flows(clip) if len(clip.frames) > 1 else None
+    flows = None
+    if len(clip.frames) > 1:
+        with _bar(progress, len(clip.frames) - 1, "consistency flows (Farneback)", "pair") as bar:
+            flows = consistency_flows(clip, on_pair=bar.update)
     rows = []
-    for op in ops:
-        rows.append(run_point(bundle, op, clip, flows, opts, on_frame))
+    for k, op in enumerate(ops, 1):
+        with _bar(progress, frames_to_process(op, clip, opts), f"profiling {op.name} ({k}/{len(ops)})", "frame") as bar:
+            def tick(bar: Any = bar) -> None:
+                bar.update()
+                if on_frame is not None:
+                    on_frame()
+            rows.append(run_point(bundle, op, clip, flows, opts, tick))
+            row = rows[-1]
+            bar.set_postfix_str(row["status"] + (f" {row['fps']:.1f} FPS" if row["fps"] else ""), refresh=False)
+            if bar.n < (bar.total or 0):  # a point that failed early: its bar ends where it stopped, not as if waiting
+                bar.total = bar.n
+            bar.refresh()
         if on_row is not None:
-            on_row(rows[-1])
+            on_row(row)
     add_speedups(rows)
     add_ideal(rows)
     return rows
+
+
+def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:
+    """A labelled tqdm bar on stderr for one phase (a no-op when ``progress`` is off)."""
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, disable=not progress)
+
+
+def measure(bundle: str | Path | Bundle, source: str, labels: str | None, names: list[str], frames: int,
+            opts: SweepOptions, progress: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]], Clip]:
+    """(machine description, one row per operating point, the clip) for up to ``frames`` frames of ``source``, with a
+    labelled progress bar per phase (decoding, consistency flows, each point): ``edgeseg profile`` and ``demo``."""
+    if frames < 2:
+        raise UsageError("--frames must be at least 2 (propagation needs a previous frame)")
+    if opts.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(bundle)
+    ops = [load_profile(n) for n in names]
+    clip = load_clip(source, frames, progress=progress)
+    if labels:
+        attach_labels(clip, labels)
+    rows = sweep(bundle, ops, clip, opts, progress=progress)
+    return machine_info(opts.backend), rows, clip

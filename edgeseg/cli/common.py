@@ -10,6 +10,11 @@ from pathlib import Path
 from edgeseg.errors import UsageError
 
 
+def signal_exit_code(signum: int) -> int:
+    """A verb stopped by a signal exits 128 + its number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM, as a shell reports."""
+    return 128 + int(signum)
+
+
 def any_size(text: str) -> tuple[int, int]:
     """An argparse type for ``HxW`` of any positive size (a foreign model decides what it takes)."""
     try:

@@ -1,4 +1,11 @@
-"""``edgeseg`` entry point: parses the verb, runs it, turns EdgesegError into one line and an exit code."""
+"""``edgeseg`` entry point: parses the verb, runs it, turns EdgesegError into one line and an exit code.
+
+Exit codes, the same for every verb: 0 done; 1 a failure at run time (a source lost, a gate failed, a video of a
+batch failed, a disk full); 2 usage (a bad flag, a bad file or value the user named, a missing extra, ``edgeseg``
+with no verb); 130 stopped by SIGINT (Ctrl-C); 143 stopped by SIGTERM (128 + the signal's number, as a shell
+reports it). A stopped verb leaves nothing partial: exports and output files are written atomically, and ``run``
+ends after the current frame with its video finalised and its stats written.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,8 @@ import warnings
 from typing import Sequence
 
 from edgeseg import __version__
+from edgeseg._uri import redact_uri
+from edgeseg.cli.common import signal_exit_code
 from edgeseg.errors import EdgesegError
 
 # OpenCV and FFmpeg print their own warnings for failures that edgeseg reports in one line (set these to
@@ -68,14 +77,27 @@ def _verb(argv: Sequence[str]) -> str:
     return word if word in VERBS else ""
 
 
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
 # Set by Ctrl-C / SIGTERM. A library that catches the KeyboardInterrupt (torch.export turns one landing inside it into
 # its own error) would otherwise make an interruption look like a failure of the work.
 _stop_requested = threading.Event()
+_received: list[int] = []  # the signal that asked for the stop (its exit code is 128 + it)
 
 
 def _terminate(signum: int, frame: object) -> None:
+    if not _received:
+        _received.append(signum)
     _stop_requested.set()
     raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C: temporary files are removed, outputs finalised
+
+
+def _interrupted(verb: str) -> int:
+    """The one line and exit code of a verb stopped by a signal (Ctrl-C without a handler of ours counts as SIGINT)."""
+    signum = _received[0] if _received else signal.SIGINT
+    print(f"edgeseg {verb}: interrupted by {signal.Signals(signum).name}; nothing partial was kept", file=sys.stderr)
+    return signal_exit_code(signum)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> str:
@@ -85,6 +107,9 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *_: objec
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning  # e.g. "C kernels are not built": one line, not a source location
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:  # `edgeseg` alone: what it can do, and a usage exit code (nothing was asked)
+        build_parser("").print_help(sys.stdout)
+        return EXIT_USAGE
     args = build_parser(_verb(argv)).parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
@@ -93,24 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(f"edgeseg.cli.{VERBS[args.verb][0]}")
     try:
         return int(module.run(args) or 0)
-    except EdgesegError as exc:
-        if _stop_requested.is_set():
-            print(f"edgeseg {args.verb}: interrupted; nothing partial was kept", file=sys.stderr)
-            return 130
-        print(f"edgeseg {args.verb}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        if exc.errno not in OUTPUT_ERRNOS:
-            raise  # not the machine refusing a write: a bug, keep its traceback
-        print(f"edgeseg {args.verb}: error: cannot write {exc.filename or 'an output'}: {exc.strerror}; "
-              "free some space or choose another output folder", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # output piped into `head` and closed: not an error
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
-        print(f"edgeseg {args.verb}: interrupted; nothing partial was kept", file=sys.stderr)
-        return 130
+        return _interrupted(args.verb)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush into the closed pipe
+        return EXIT_OK
+    except Exception as exc:
+        if _stop_requested.is_set():  # whatever a library made of the interruption, it is the interruption
+            return _interrupted(args.verb)
+        if isinstance(exc, EdgesegError):
+            print(f"edgeseg {args.verb}: error: {redact_uri(str(exc))}", file=sys.stderr)  # a camera's password stays out
+            return exc.exit_code
+        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
+            print(f"edgeseg {args.verb}: error: cannot write {exc.filename or 'an output'}: {exc.strerror}; "
+                  "free some space or choose another output folder", file=sys.stderr)
+            return EXIT_FAILURE
+        raise  # a bug: keep its traceback
 
 
 if __name__ == "__main__":

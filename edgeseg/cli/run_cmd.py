@@ -11,7 +11,8 @@ from typing import Any
 
 from edgeseg._fs import atomic_write_text
 from edgeseg._json import dumps
-from edgeseg.cli.common import non_negative_int, positive_int
+from edgeseg._uri import redact_uri
+from edgeseg.cli.common import non_negative_int, positive_int, signal_exit_code
 from edgeseg.errors import UsageError
 from edgeseg.runtime.engines.registry import BACKENDS
 from edgeseg.runtime.io.video_options import VideoOptions
@@ -84,9 +85,14 @@ def reconnect_window(args: argparse.Namespace) -> float:
     return sum(min(2.0, 0.1 * 2 ** k) for k in range(args.retries))
 
 
-def stop_on_signals(stop: threading.Event) -> dict:
-    """SIGINT and SIGTERM set ``stop`` (the run ends after the current frame); returns the previous handlers."""
-    return {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+def stop_on_signals(stop: threading.Event, received: list[int] | None = None) -> dict:
+    """SIGINT and SIGTERM set ``stop`` (the run ends after the current frame) and append the first signal's number to
+    ``received`` (the exit code is 128 + it); returns the previous handlers."""
+    def on_signal(signum: int, frame: object) -> None:
+        if received is not None and not received:
+            received.append(signum)
+        stop.set()
+    return {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 def write_stats(path: str | None, stats: dict[str, Any]) -> None:
@@ -152,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     if view is not None:  # the page offers the built-in points this bundle has every graph for
         view.attach(session, offered_points(bundle))
         print(f"edgeseg: live view on {view.url}", file=sys.stderr)
-    previous = stop_on_signals(stop)
+    received: list[int] = []
+    previous = stop_on_signals(stop, received)
     try:
         result = session.run()
     finally:
@@ -162,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if status is not None and status.shown:
         print(file=sys.stderr)
     op = session.op  # the live page may have switched it
+    sources, sinks = [redact_uri(u) for u in sources], [redact_uri(u) for u in sinks]  # shown and saved: no passwords
     stats = {"profile": op.name, "operating_point": op.label(), "sources": sources, "sinks": sinks, "backend": backend,
              "stagger": not args.no_stagger, **result.stats, "errors": result.errors or None}
     if len(sources) == 1:  # the single-source fields of earlier releases
@@ -170,6 +178,10 @@ def run(args: argparse.Namespace) -> int:
     write_stats(args.stats, stats)
     for err in result.errors:
         print(f"edgeseg run: error: {err}", file=sys.stderr)
+    if received:  # stopped on request: outputs finalised, stats written, and the exit code says which signal
+        print(f"edgeseg run: stopped by {signal.Signals(received[0]).name}; outputs finalised"
+              + (f", stats in {args.stats}" if args.stats else ""), file=sys.stderr)
+        return signal_exit_code(received[0])
     return 1 if result.failed else 0
 
 

@@ -9,7 +9,7 @@ fixed size) or the PyTorch module. The manifest states the whole pre- and post-p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ class _Source:
     input: InputSpec
     output: OutputChoice
     downscales: tuple[float, ...]
+    not_exported: dict[str, str] = field(default_factory=dict)  # graph key -> why (the manifest's source.skipped)
 
 
 def check_foreign(opts: ExportOptions) -> None:
@@ -109,7 +110,9 @@ def export_foreign(opts: ExportOptions) -> Path:
         steps = progress(opts, len(source.downscales), 1)
         graphs: dict[str, GraphEntry] = {}
         parity: dict[str, Parity] = {}
-        skipped: dict[str, str] = {}
+        skipped: dict[str, str] = dict(source.not_exported)
+        if source.not_exported:
+            print(f"edgeseg: {next(iter(source.not_exported.values()))}")
         for d in source.downscales:
             key = graph_key("backbone", d)
             stem = key.replace("@", "_d")
@@ -126,7 +129,8 @@ def export_foreign(opts: ExportOptions) -> Path:
                 skipped[key] = str(exc)
                 steps.update(2 + (opts.precision != "fp32"))
         for key, why in skipped.items():
-            print(f"edgeseg: no {key} graph: {why}")
+            if key not in source.not_exported:
+                print(f"edgeseg: no {key} graph: {why}")
         out = source.output
         manifest = Manifest(
             producer=producer(), source={**model.describe(), "skipped": skipped},
@@ -176,8 +180,11 @@ class _OnnxModel:
         names = [o.name for o in session.get_outputs()]
         outputs = dict(zip(names, self._run(session, names, {self.image.name: prepare(rgb, spec, size)})))
         choice = choose_output(outputs, self.opts.foreign.output, n_classes, size, self.image.layout, classes_flag)
-        downscales = self.opts.downscales if self.image.size is None else (1.0,)
-        return _Source(spec, choice, tuple(downscales))
+        if self.image.size is None:
+            return _Source(spec, choice, tuple(self.opts.downscales))
+        fixed = (f"{self.path.name} has a static input size ({size[0]}x{size[1]}), which a smaller downscale cannot "
+                 "change, so only D=1 was exported")
+        return _Source(spec, choice, (1.0,), {graph_key("backbone", d): fixed for d in self.opts.downscales if d != 1.0})
 
     def _at(self, size: tuple[int, int]) -> tuple[onnx.ModelProto, ort.InferenceSession]:
         """The original graph fixed at ``size`` and an ONNX Runtime session of it (made once per size)."""

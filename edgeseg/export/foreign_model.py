@@ -69,12 +69,21 @@ def image_input(model: onnx.ModelProto, path: Path, layout: str | None) -> Image
                          "edgeseg feeds float32 or uint8 images")
     if len(dims) != 4:
         raise UsageError(f"{path}: input {value.name!r} has shape {dims}; edgeseg feeds a batch of one image, 4 dimensions")
+    chw, hwc = dims[1] == 3, dims[3] == 3
     if layout is None:
-        chw, hwc = dims[1] == 3, dims[3] == 3
         if chw == hwc:
             raise UsageError(f"{path}: cannot tell the layout of input {value.name!r} (shape {dims}); pass --layout nchw or nhwc")
         layout = "NCHW" if chw else "NHWC"
     layout = layout.upper()
+    channels = 1 if layout == "NCHW" else 3  # the axis --layout says holds the 3 colour channels
+    if isinstance(dims[channels], int) and dims[channels] > 0 and dims[channels] != 3:
+        fits, other = (hwc, "nhwc") if layout == "NCHW" else (chw, "nchw")
+        seen = f"axis {4 - channels} is 3 and looks like the channels, so the graph is {other.upper()}" if fits else \
+            "no axis of it is 3 colour channels"
+        raise UsageError(f"--layout {layout.lower()} does not match {path}: input {value.name!r} has shape {dims}, whose "
+                         f"axis {channels} ({dims[channels]}) would be the channels under {layout}, but {seen}; "
+                         + (f"drop --layout or pass --layout {other}" if fits else
+                            "edgeseg feeds 3-channel images: drop --layout or export a model with an RGB/BGR input"))
     h, w = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
     static = isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0
     return ImageInput(value.name, layout, dtype, (int(h), int(w)) if static else None)  # type: ignore[arg-type]

@@ -119,7 +119,7 @@ def test_inputs_folders_globs_manifests_and_credentials(clips, tmp_path):
     assert gone.error and "gone.mp4" in gone.error  # a failed row, not a failed job
     with pytest.raises(UsageError, match="does not exist"):
         list_videos([str(tmp_path / "nothing.mp4")])
-    assert shown("s3://AKIA:secret@bucket/x.mp4") == "s3://***@bucket/x.mp4"
+    assert shown("s3://AKIA:secret@bucket/x.mp4") == "s3://AKIA:***@bucket/x.mp4"
 
 
 def test_a_video_that_killed_its_worker_too_often_fails_alone(clips, tmp_path):

@@ -133,3 +133,37 @@ def test_propagated_frames_do_not_score_100_percent_by_construction():
     # the profiler's score uses another estimator (Farneback), so it measures something
     score = temporal_consistency(labels, consistency_flows(Clip("rot", frames, [str(i) for i in range(len(frames))])))
     assert 90.0 < score < 100.0
+
+
+def test_progress_bars_say_what_they_wait_for_and_flows_have_their_own(tiny_set, clip, capsys):
+    # issue 30: one unlabelled bar sat at 0/816 while the consistency flows were computed (first ETA 5:46:42)
+    bundle = load_bundle(tiny_set[1])
+    ops = [load_profile(n) for n in ("evs01", "evs07")]
+    calls, pairs = [], []
+    rows = sweep(bundle, ops, clip, SweepOptions(), on_frame=lambda: calls.append(1), progress=True)
+    err = capsys.readouterr().err
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert len(calls) == sum(frames_to_process(op, clip, SweepOptions()) for op in ops)  # on_frame still told of each
+    flows_done = err.rindex("consistency flows (Farneback): 100%")
+    assert f"{len(clip.frames) - 1}/{len(clip.frames) - 1}" in err[:flows_done + 80]
+    assert flows_done < err.index("profiling evs01 (1/2)")  # the precompute ends before the first point's bar starts
+    for k, op in enumerate(ops, 1):
+        total = frames_to_process(op, clip, SweepOptions())
+        assert f"profiling {op.name} ({k}/2): 100%" in err and f"{total}/{total}" in err
+    assert "ok " in err and " FPS" in err  # each point's bar ends with its status and FPS
+    from edgeseg.bench.sweep import consistency_flows
+    consistency_flows(clip, on_pair=lambda: pairs.append(1))
+    assert len(pairs) == len(clip.frames) - 1
+    sweep(bundle, ops[:1], clip, SweepOptions())
+    assert capsys.readouterr().err == ""  # no bars unless asked
+
+
+def test_measure_decodes_with_a_labelled_bar_and_returns_rows(tiny_set, capsys):
+    from edgeseg.bench.sweep import measure
+    root, bundle = tiny_set
+    machine, rows, clip = measure(str(bundle), str(root / "frames"), str(root / "labels"), ["evs07"], 6, SweepOptions())
+    err = capsys.readouterr().err
+    assert "decoding frames (frames): 100%" in err and "6/6" in err
+    assert len(clip.frames) == 6 and clip.labelled == 6 and rows[0]["miou"] is not None and machine["cpu"]
+    with pytest.raises(UsageError, match="--frames"):
+        measure(str(bundle), str(root / "frames"), None, ["evs07"], 1, SweepOptions())

@@ -4,13 +4,11 @@ failure) and leaves nothing partial behind; signals end runs and exports cleanly
 import json
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from tests.conftest import run_cli
@@ -85,24 +83,7 @@ def test_checkpoint_of_an_unknown_architecture(tmp_path):
     nothing_written(tmp_path / "out")
 
 
-def test_export_interrupted_midway_leaves_no_bundle(tiny_root, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # int8: calibration and a second gate per graph keep the export busy for a while after it starts
-        proc = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(tiny_root / "model"), "--out", str(out / "b"),
-                                 "--calib", str(tiny_root / "frames"), "--parity-frames", "4", "--precision", "int8",
-                                 "--calib-frames", "4", "--no-progress"], stderr=subprocess.PIPE, text=True,
-                                preexec_fn=default_signals)
-        deadline = time.time() + 60
-        while not list(out.glob(".b.*.partial")) and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)  # the bundle is being assembled in its temporary folder
-        time.sleep(1.0)
-        assert proc.poll() is None, f"the export ended before it could be interrupted: {proc.stderr.read()}"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
-        nothing_written(out)
+# Interrupted exports (SIGINT 130, SIGTERM 143, no bundle left): tests/cli/test_exit_codes.py
 
 
 # --- bundles ------------------------------------------------------------------------------------
@@ -216,30 +197,10 @@ def test_frame_size_change_midstream(tiny_set, tmp_path):
 
 def test_unwritable_sink(tiny_set, clip, tmp_path):
     one_line(run_cli("run", "--bundle", str(tiny_set[1]), "--source", str(clip), "--sink", "/proc/forbidden/out.mp4",
-                     "--quiet"), 1, "/proc/forbidden")
+                     "--quiet"), 2, "/proc/forbidden", "does not exist")  # a folder the user must make
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_during_run_finalises_video_and_stats(tiny_set, tmp_path, sig):
-    long_clip = write_clip(tmp_path / "long.avi", frames=3000)
-    out = tmp_path / "o"
-    out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "edgeseg", "run", "--bundle", str(tiny_set[1]), "--source", str(long_clip),
-                             "--sink", str(out / "out.mp4"), "--stats", str(out / "stats.json"), "--profile", "evs01", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:  # frames are being written: the run loop is going
-        if any(p.stat().st_size > 20_000 for p in out.glob(".out*")):
-            break
-        time.sleep(0.1)
-    time.sleep(0.5)
-    proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "Traceback" not in stderr, stderr
-    stats = json.loads((out / "stats.json").read_text())
-    assert stats["end"] == "stopped" and 0 < stats["frames"] < 3000
-    assert frame_count(out / "out.mp4") == stats["frames"]
-    assert sorted(p.name for p in out.iterdir()) == ["out.mp4", "stats.json"]
+# A signal during run (video finalised, stats written, exit 130 / 143): tests/cli/test_exit_codes.py
 
 
 def test_an_error_after_ctrl_c_is_reported_as_the_interruption(tmp_path, capsys):
@@ -253,3 +214,111 @@ def test_an_error_after_ctrl_c_is_reported_as_the_interruption(tmp_path, capsys)
         cli._stop_requested.clear()
     assert code == 130 and "interrupted" in capsys.readouterr().err
     assert cli.main(["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "b")]) == 2  # not asked: the error
+
+
+# --- issue 30: foreign models, check, missing graphs ----------------------------------------------------------
+
+class NchwConv(torch.nn.Module):
+    """NCHW image in, 11 class scores at stride 2 out: the smallest model a framework could hand over."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(4)
+        self.a = torch.nn.Conv2d(3, 11, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+def static_onnx(folder, layout="nchw"):
+    """A foreign ONNX file fixed at 64x96 (no dynamic axes), NCHW or NHWC."""
+    from tests.export.foreign_models import NhwcNet, to_onnx
+    if layout == "nhwc":
+        return to_onnx(NhwcNet(), torch.zeros(1, 64, 96, 3), folder / "nhwc.onnx", ["scores"])
+    return to_onnx(NchwConv(), torch.zeros(1, 3, 64, 96), folder / "nchw.onnx", ["out"])
+
+
+def foreign_bundle(root, model, out, **kw):
+    """Export a foreign model on the tiny frames (in this process: a few seconds)."""
+    from edgeseg.export.bundle import ExportOptions, ForeignOptions, export_bundle
+    return export_bundle(ExportOptions(model=str(model), out=str(out), calib=str(root / "frames"), parity_frames=4,
+                                       calib_frames=4, progress=False, miou_images=str(root / "frames"),
+                                       miou_labels=str(root / "labels"), foreign=ForeignOptions(classes="camvid"), **kw))
+
+
+@pytest.fixture(scope="module")
+def fixed_bundle(tiny_root, tmp_path_factory):
+    """A bundle of a foreign ONNX model fixed at 64x96: backbone at D=1 only, plus edgeseg's pre/post graphs."""
+    folder = tmp_path_factory.mktemp("fixed")
+    return foreign_bundle(tiny_root, static_onnx(folder), folder / "b")
+
+
+@pytest.mark.parametrize("layout, given, axis, fix", [("nchw", "nhwc", 1, "drop --layout or pass --layout nchw"),
+                                                      ("nhwc", "nchw", 3, "drop --layout or pass --layout nhwc")])
+def test_a_layout_that_contradicts_the_graph_names_the_mismatch_not_the_size(tiny_root, tmp_path, layout, given, axis, fix):
+    model = static_onnx(tmp_path, layout)
+    shape = "[1, 3, 64, 96]" if layout == "nchw" else "[1, 64, 96, 3]"
+    r = run_cli("export", str(model), "--classes", "camvid", "--layout", given, "--size", "64x96", "--out",
+                str(tmp_path / "out" / "b"), "--calib", str(tiny_root / "frames"), "--parity-frames", "4", "--no-progress")
+    one_line(r, 2, f"--layout {given} does not match", shape, f"axis {axis} is 3 and looks like the channels", fix)
+    assert "--size" not in r.stderr
+    nothing_written(tmp_path / "out")
+
+
+def test_check_does_not_warn_about_edgesegs_own_dynamic_keyframe_graphs(fixed_bundle):
+    entries = load_bundle_graphs(fixed_bundle)
+    assert {"pre", "post"} <= set(entries)  # the bundle has them: the check below can see them
+    r = run_cli("check", str(fixed_bundle))
+    assert r.returncode == 0 and " 0 warning(s)" in r.stdout and "note(s) on edgeseg's own keyframe graphs" in r.stdout, r.stdout
+    r = run_cli("check", str(fixed_bundle), "--warnings")
+    assert r.returncode == 0 and "static --size" not in r.stdout and ": warning: " not in r.stdout, r.stdout
+    assert "note: pre.onnx: input frame: dynamic by design" in r.stdout and "note: post.onnx" in r.stdout, r.stdout
+    r = run_cli("check", str(fixed_bundle / "pre.onnx"), "--warnings")  # the file alone is recognised too
+    assert "dynamic by design" in r.stdout and ": warning: " not in r.stdout, r.stdout
+
+
+def test_check_still_warns_about_a_foreign_graph_with_a_dynamic_size(tmp_path):
+    from tests.export.foreign_models import to_onnx
+    model = to_onnx(NchwConv(), torch.zeros(1, 3, 64, 96), tmp_path / "dyn.onnx", ["out"], dynamic=True)
+    r = run_cli("check", str(model), "--warnings", "--tensorrt", "11")
+    assert r.returncode == 0 and "warning: dyn.onnx: input input: has a dynamic dimension" in r.stdout, r.stdout
+    assert "export with a static --size" in r.stdout and "1 warning(s)" in r.stdout, r.stdout
+
+
+def load_bundle_graphs(folder):
+    from edgeseg.bundle import load_bundle
+    return {e.role for e in load_bundle(folder).graphs.values()}
+
+
+def test_a_point_at_a_downscale_a_fixed_size_bundle_lacks_says_why_and_what_to_do(fixed_bundle, clip, tmp_path):
+    manifest = json.loads((fixed_bundle / "manifest.json").read_text())
+    assert "static input size (64x96)" in manifest["source"]["skipped"]["backbone@0.5"]  # recorded by the export
+    r = run(fixed_bundle, clip, tmp_path, "--profile", "evs09")  # D=0.5
+    one_line(r, 2, "backbone@0.5", "nchw.onnx has a static input size (64x96)", "pick an operating point with D=1",
+             "re-export from a model whose input size is free")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_bundle_without_the_reason_in_its_manifest_still_gets_why(fixed_bundle, tmp_path):
+    """Bundles exported before the reason was recorded: the why comes from the source kind."""
+    from edgeseg.bundle import load_bundle
+    from edgeseg.errors import UsageError
+    from edgeseg.profiles import load_profile
+    from edgeseg.runtime.pipeline.core import check_graphs
+    copy = tmp_path / "b"
+    shutil.copytree(fixed_bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["source"].pop("skipped")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UsageError) as e:
+        check_graphs(load_bundle(copy), load_profile("evs13"))
+    text = str(e.value)
+    assert "\n" not in text and "a foreign ONNX model fixed at one input size gets D=1 only" in text, text
+    assert "pick an operating point with D=1" in text
+    check_graphs(load_bundle(copy), load_profile("evs07"))  # D=1: nothing missing, nothing raised
+
+
+def test_profile_of_a_fixed_size_bundle_says_why_a_point_cannot_run(fixed_bundle, clip):
+    r = run_cli("profile", "--bundle", str(fixed_bundle), "--source", str(clip), "--profiles", "evs07,evs09",
+                "--frames", "6", "--no-progress")
+    assert r.returncode == 1 and "static input size (64x96)" in r.stdout and "pick an operating point with D=1" in r.stdout, r.stdout

@@ -68,3 +68,54 @@ def test_demo_defaults_to_labelled_camvid_val_when_the_data_is_there(camvid):
     from edgeseg.cli.demo_cmd import default_clip
     source, labels = default_clip()
     assert source.endswith("val") and labels is not None and labels.endswith("valannot")
+
+
+def _refiner_only(bundle, tmp_path):
+    """A copy of ``bundle`` with the backbone and the refiner only, like the demo's bundle."""
+    import shutil
+    copy = tmp_path / "refiner-only"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for head in ("stgru", "gcrf", "netwarp"):
+        del manifest["graphs"][head]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_profile_defaults_to_the_points_the_bundle_can_run_and_names_the_others(tiny_set, tmp_path):
+    # issue 30: on the demo's bundle `edgeseg profile` with its defaults exited 1 (grfp, gcrf, netwarp export_failed)
+    root, bundle = tiny_set
+    copy = _refiner_only(bundle, tmp_path)
+    r = run_cli("profile", "--bundle", str(copy), "--source", str(root / "frames"), "--frames", "4", "--warmup", "1",
+                "--json", str(tmp_path / "p.json"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    notes = [line for line in r.stdout.splitlines() if "left out" in line]
+    assert len(notes) == 1 and "the 15 built-in points this bundle can run" in notes[0]
+    assert "gcrf (no gcrf graph), grfp (no stgru graph), netwarp (no netwarp graph)" in notes[0]
+    from edgeseg.bundle import load_bundle
+    from edgeseg.cli.run_cmd import offered_points
+    rows = json.loads((tmp_path / "p.json").read_text())["rows"]
+    assert [row["profile"] for row in rows] == offered_points(load_bundle(copy)) and all(row["status"] == "ok" for row in rows)
+    # a bundle that has every graph: every built-in, and no note
+    r = run_cli("profile", "--bundle", str(bundle), "--source", str(root / "frames"), "--frames", "2", "--warmup", "0",
+                "--json", str(tmp_path / "all.json"), "--no-progress")
+    assert r.returncode == 0 and "left out" not in r.stdout, r.stderr
+    assert len(json.loads((tmp_path / "all.json").read_text())["rows"]) == 18
+
+
+def test_a_point_the_plot_cannot_draw_is_named_not_dropped(tiny_set, tmp_path):
+    root, bundle = tiny_set
+    r = run_cli("profile", "--bundle", str(_refiner_only(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "4",
+                "--profiles", "evs01,grfp,evs07", "--plot", str(tmp_path / "p.png"), "--no-progress")
+    assert r.returncode == 1  # grfp was asked for by name and cannot run
+    assert "plot " in r.stdout and "not shown: grfp (export_failed: bundle lacks graph(s) stgru)" in r.stdout
+    assert (tmp_path / "p.png").read_bytes()[:8] == PNG
+
+
+def test_profile_progress_bars_are_labelled(tiny_set):
+    root, bundle = tiny_set
+    r = run_cli("profile", "--bundle", str(bundle), "--source", str(root / "frames"), "--frames", "4", "--profiles", "evs07")
+    assert r.returncode == 0, r.stderr
+    for label in ("decoding frames (frames)", "consistency flows (Farneback)", "profiling evs07 (1/1)"):
+        assert label in r.stderr, label
+    assert r.stderr.index("consistency flows (Farneback): 100%") < r.stderr.index("profiling evs07 (1/1)")

@@ -75,17 +75,31 @@ class _Pending:
 
 
 def check_graphs(bundle: Bundle, op: OperatingPoint) -> None:
-    """A UsageError naming what to do when ``bundle`` lacks a graph ``op`` runs."""
+    """A one-line UsageError when ``bundle`` lacks a graph ``op`` runs: which, why the export did not write it (a
+    foreign export records that in the manifest's ``source.skipped``), and what to do."""
     missing = [k for k in required_graphs(op) if k not in bundle.graphs]
-    if missing:
-        fixes = []
-        if any(k.startswith("backbone") for k in missing):
-            fixes.append(f"a backbone at D={op.downscale:g} needs a model whose input size is free (an edgeseg checkpoint, "
-                         "an import spec, or an ONNX file with a dynamic size)")
-        if any(not k.startswith("backbone") for k in missing):
-            fixes.append("re-export with those heads (--heads, or --heads-from for a bundle)")
-        raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
-                         f"{bundle.root} lacks; {'; '.join(fixes)}; or pick another profile")
+    if not missing:
+        return
+    source = bundle.manifest.source
+    skipped = source.get("skipped") or {}
+    have = sorted({g.downscale for g in bundle.graphs.values() if g.role == "backbone"}, reverse=True)
+    parts = []
+    for key in (k for k in missing if k.startswith("backbone")):
+        if key in skipped:
+            why = f"the export skipped {key}: {str(skipped[key]).rstrip('.;')}"
+        elif source.get("kind") == "onnx":
+            why = f"the export wrote no {key}: a foreign ONNX model fixed at one input size gets D=1 only"
+        else:
+            why = f"the export wrote no {key}"
+        parts.append(f"{why}; pick an operating point with D={' or D='.join(f'{d:g}' for d in have) or '1'} "
+                     "(`edgeseg profiles` shows each point's D), or re-export from a model whose input size is free "
+                     "(an edgeseg checkpoint, an import spec with --size, or an ONNX file with a dynamic size)")
+    heads = [k for k in missing if not k.startswith("backbone")]
+    if heads:
+        parts.append(f"re-export with the head(s) {', '.join(heads)} (--heads, or --heads-from for a bundle), "
+                     "or pick a point without them (`edgeseg profiles`)")
+    raise UsageError(f"profile {op.name} ({op.label()}) needs graph(s) {', '.join(missing)} that bundle "
+                     f"{bundle.root} lacks; {'; '.join(parts)}")
 
 
 def runnable(bundle: Bundle, op: OperatingPoint) -> bool:

@@ -418,7 +418,7 @@ class Session:
     def _write_mosaic(self, active: list[Stream]) -> bool:
         t = time.perf_counter()
         try:
-            self.mosaic_sink.write(*mosaic([s.last for s in self.streams]), self.ticks_done)  # type: ignore[union-attr]
+            self.mosaic_sink.write(*mosaic([s.last for s in self.streams], [s.name for s in self.streams]), self.ticks_done)  # type: ignore[union-attr]
         except SinkError as exc:
             self.errors.append(str(exc))
             return False
