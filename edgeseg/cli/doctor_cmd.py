@@ -32,10 +32,15 @@ def video_io_rows() -> list[tuple[str, str]]:
            "NO: gst:// and csi:// cannot open (pip's opencv-python has no GStreamer; on a Jetson use JetPack's OpenCV: "
            "apt install python3-opencv, then pip uninstall opencv-python-headless)")
     ffmpeg = "yes (video files, rtsp://, http://)" if opencv_has("FFMPEG") else "NO: video files and network streams cannot open"
-    with tempfile.TemporaryDirectory() as folder:  # the encoder is asked, not assumed: a writer that opens has it
-        writer = cv2.VideoWriter(f"{folder}/probe.mp4", cv2.VideoWriter_fourcc(*"avc1"), 10, (64, 64))
-        h264 = writer.isOpened()
-        writer.release()
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed probe is an answer, not an error
+    try:
+        with tempfile.TemporaryDirectory() as folder:  # the encoder is asked, not assumed: a writer that opens has it
+            writer = cv2.VideoWriter(f"{folder}/probe.mp4", cv2.VideoWriter_fourcc(*"avc1"), 10, (64, 64))
+            h264 = writer.isOpened()
+            writer.release()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     return [("opencv GStreamer", gst), ("opencv FFmpeg", ffmpeg),
             ("H.264 video output", "yes (--codec avc1)" if h264 else "no H.264 encoder in this OpenCV: .mp4 is written as "
              "MPEG-4 Part 2 (mp4v); JetPack's OpenCV with GStreamer has one")]

@@ -39,7 +39,7 @@ VERBS = {
     "profile": ("profile_cmd", "measure FPS, latency and accuracy of operating points side by side (table, JSON, CSV, plot)"),
     "batch": ("batch_cmd", "a bundle over many videos (folders, globs, manifests), one output folder each, resumable; "
                            "in this process or on Ray Data, one machine or a cluster"),
-    "demo": ("demo_cmd", "the whole pipeline on the bundled default model and a street clip; every option has a default"),
+    "demo": ("demo_cmd", "the whole pipeline on the bundled default model: CamVid val when found, else a sample clip; every option has a default"),
     "check": ("check_cmd", "static TensorRT-compatibility report of a bundle or ONNX file (no TensorRT needed)"),
     "profiles": ("profiles_cmd", "list the built-in operating points"),
     "doctor": ("doctor_cmd", "report versions, execution providers, TensorRT/CUDA availability and cameras"),

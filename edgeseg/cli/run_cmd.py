@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: sample://bikes). Repeat it for several cameras: they share one engine, frames are "
                         "taken round-robin and keyframes staggered")
     p.add_argument("--sink", action="append", metavar="URI",
-                   help="display://0 | out.mp4 | label folder | http://HOST:PORT (live view) | null:// (default: null://). "
+                   help="display://0 | out.mp4 | label folder (labels/?colour=1: coloured) | rtsp://SERVER/path | udp://HOST:PORT | "
+                        "rtp://HOST:PORT | http://HOST:PORT (live view; beyond loopback with a token) | null:// (default: null://). "
                         "With several sources: one "
                         "--sink per source, or one sink that gets a mosaic of all streams")
     p.add_argument("--no-stagger", action="store_true",
@@ -157,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
                                  observers=[status] if status else [], resolve=load_profile)
     if view is not None:  # the page offers the built-in points this bundle has every graph for
         view.attach(session, offered_points(bundle))
-        print(f"edgeseg: live view on {view.url}", file=sys.stderr)
+        if not view.announced:  # a generated token's line already named the URL to open
+            print(f"edgeseg: live view on {view.url}", file=sys.stderr)
     received: list[int] = []
     previous = stop_on_signals(stop, received)
     try:
@@ -198,7 +200,7 @@ def print_summary(op: Any, sources: list[str], stats: dict[str, Any], aligned: b
         speed += f" ({stats['fps_note']})"
     where = sources[0] if len(sources) == 1 else \
         f"{len(sources)} sources, {'aligned' if aligned else 'staggered'} keyframes"
-    print(f"{op.name} ({op.label()}) on {where}: {stats['frames']} frames ({stats['keyframes']} keyframes counted), "
+    print(f"{op.name} ({op.label()}) on {where}: {stats['frames']} frames, {stats['keyframes']} of them keyframes after the warm-up, "
           f"{speed}, dropped {stats['dropped']}, ended: {stats['end']}" +
           (f" ({stats['error']})" if stats["error"] and len(sources) == 1 else ""))
     print("stage ms/frame: " + ", ".join(f"{k} {v:.2f}" for k, v in stats["stage_ms"].items()))

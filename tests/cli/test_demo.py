@@ -79,7 +79,7 @@ def test_the_demo_names_what_its_bundle_cannot_run_and_the_plot_drops_nothing_si
                 "--profiles", "evs01,evs07,grfp", "--out", str(out), "--no-progress")
     assert r.returncode == 1, r.stderr  # grfp was asked for and cannot run
     plot_line = next(x for x in r.stdout.splitlines() if x.startswith("plot: "))
-    assert "not shown: grfp (export_failed: bundle lacks graph(s) stgru)" in plot_line
+    assert "not shown: grfp (export_failed: profile grfp" in plot_line and "needs graph(s) stgru" in plot_line
     runs = next(x for x in r.stdout.splitlines() if x.startswith("this bundle runs "))
     assert "this bundle runs 15 built-in points" in runs and "grfp (no stgru graph)" in runs and "gcrf (no gcrf graph)" in runs
 

@@ -108,7 +108,7 @@ def test_a_point_the_plot_cannot_draw_is_named_not_dropped(tiny_set, tmp_path):
     r = run_cli("profile", "--bundle", str(_refiner_only(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "4",
                 "--profiles", "evs01,grfp,evs07", "--plot", str(tmp_path / "p.png"), "--no-progress")
     assert r.returncode == 1  # grfp was asked for by name and cannot run
-    assert "plot " in r.stdout and "not shown: grfp (export_failed: bundle lacks graph(s) stgru)" in r.stdout
+    assert "plot " in r.stdout and "not shown: grfp (export_failed: profile grfp" in r.stdout and "needs graph(s) stgru" in r.stdout
     assert (tmp_path / "p.png").read_bytes()[:8] == PNG
 
 

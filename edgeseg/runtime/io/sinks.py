@@ -1,6 +1,7 @@
 """Output sinks from DESIGN.md's URIs: ``display://0``, ``file://out.mp4`` (or a path with a video extension),
-a folder (one label PNG per frame: class ids, not colours), ``http://127.0.0.1:8090`` (a live view in the
-browser, ``edgeseg.runtime.io.http_view``), ``null://``. Video settings (rate, codec, size)
+a folder (one label PNG per frame: class ids; ``?colour=1``: the classes' colours), ``rtsp://``, ``rtmp://``,
+``udp://``, ``rtp://`` (streamed by ffmpeg: ``edgeseg.runtime.io.stream_out``), ``http://127.0.0.1:8090`` (a live
+view in the browser, ``edgeseg.runtime.io.http_view``, attached by the session), ``null://``. Video settings (rate, codec, size)
 come from ``edgeseg.runtime.io.video_options`` (flags, or ``file://out.mp4?rate=25&codec=avc1``).
 
 Video files are written to a temporary name, checked when closed (it opens and holds every frame) and only
@@ -218,7 +219,7 @@ def open_sink(uri: str | None, palette: np.ndarray, fps: float = 0.0, options: V
     text, opts = split_uri(uri or "null://", options or VideoOptions())
     if text.startswith("null://"):
         return NullSink()
-    if text.startswith("http://"):  # edgeseg.runtime.pipeline.launch makes it a LiveViewServer attached to the session
+    if text.startswith(("http://", "https://")):  # edgeseg.runtime.pipeline.launch makes it a LiveViewServer attached to the session
         raise UsageError(f"sink {redact_uri(uri)}: a live view is attached to a session, not opened as a sink "
                          "(edgeseg.runtime.pipeline.launch.open_session)")
     if text.startswith("display://"):

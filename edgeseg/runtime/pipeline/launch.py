@@ -28,7 +28,7 @@ from edgeseg.runtime.pipeline.session import Observer, Session, Stream, stream_n
 
 
 def is_live_view(uri: str) -> bool:
-    return uri.startswith("http://")
+    return uri.startswith(("http://", "https://"))
 
 
 def open_session(bundle: Bundle, op: OperatingPoint, sources: Sequence[str], sinks: Sequence[str] = ("null://",), *,
