@@ -20,7 +20,7 @@ def test_runtime_and_profiles_import_without_torch():
                 "import edgeseg.runtime.engines.backends.onnxrt, edgeseg.runtime.engines.backends.tensorrt_env, edgeseg.cli.run_cmd\n"
                 "import edgeseg.runtime.engines.backends.tensorrt_backend, edgeseg.runtime.engines.backends.cuda_buffers\n"
                 "import edgeseg.runtime.engines.backends.tensorrt_build, edgeseg.bench.sweep, edgeseg.cli.profile_cmd\n"
-                "import edgeseg.cli.demo_cmd, edgeseg.bench.session, edgeseg.runtime.fusion\n"
+                "import edgeseg.cli.demo_cmd, edgeseg.runtime.io.http_view, edgeseg.runtime.io.stream_out, edgeseg.runtime.fusion\n"
                 "assert 'torch' not in sys.modules, 'torch was imported'\n")
     assert r.returncode == 0, r.stderr
 
