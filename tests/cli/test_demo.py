@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import run_cli
 
 
-def _without_heads(bundle, tmp_path):
+def refiner_only(bundle, tmp_path):
     """A copy of ``bundle`` holding the backbone and the refiner only, as the demo's own bundle does."""
     copy = tmp_path / "refiner-only"
     shutil.copytree(bundle, copy)
@@ -75,7 +75,7 @@ def test_without_camvid_the_demo_says_in_one_line_what_the_sample_clip_shows(tin
 def test_the_demo_names_what_its_bundle_cannot_run_and_the_plot_drops_nothing_silently(tiny_set, tmp_path):
     root, bundle = tiny_set
     out = tmp_path / "demo"
-    r = run_cli("demo", "--bundle", str(_without_heads(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "6",
+    r = run_cli("demo", "--bundle", str(refiner_only(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "6",
                 "--profiles", "evs01,evs07,grfp", "--out", str(out), "--no-progress")
     assert r.returncode == 1, r.stderr  # grfp was asked for and cannot run
     plot_line = next(x for x in r.stdout.splitlines() if x.startswith("plot: "))

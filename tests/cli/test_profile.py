@@ -3,6 +3,7 @@
 import csv
 import json
 
+from tests.cli.test_demo import refiner_only
 from tests.conftest import run_cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -70,22 +71,10 @@ def test_demo_defaults_to_labelled_camvid_val_when_the_data_is_there(camvid):
     assert source.endswith("val") and labels is not None and labels.endswith("valannot")
 
 
-def _refiner_only(bundle, tmp_path):
-    """A copy of ``bundle`` with the backbone and the refiner only, like the demo's bundle."""
-    import shutil
-    copy = tmp_path / "refiner-only"
-    shutil.copytree(bundle, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    for head in ("stgru", "gcrf", "netwarp"):
-        del manifest["graphs"][head]
-    (copy / "manifest.json").write_text(json.dumps(manifest))
-    return copy
-
-
 def test_profile_defaults_to_the_points_the_bundle_can_run_and_names_the_others(tiny_set, tmp_path):
     # issue 30: on the demo's bundle `edgeseg profile` with its defaults exited 1 (grfp, gcrf, netwarp export_failed)
     root, bundle = tiny_set
-    copy = _refiner_only(bundle, tmp_path)
+    copy = refiner_only(bundle, tmp_path)
     r = run_cli("profile", "--bundle", str(copy), "--source", str(root / "frames"), "--frames", "4", "--warmup", "1",
                 "--json", str(tmp_path / "p.json"), "--no-progress")
     assert r.returncode == 0, r.stderr
@@ -105,7 +94,7 @@ def test_profile_defaults_to_the_points_the_bundle_can_run_and_names_the_others(
 
 def test_a_point_the_plot_cannot_draw_is_named_not_dropped(tiny_set, tmp_path):
     root, bundle = tiny_set
-    r = run_cli("profile", "--bundle", str(_refiner_only(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "4",
+    r = run_cli("profile", "--bundle", str(refiner_only(bundle, tmp_path)), "--source", str(root / "frames"), "--frames", "4",
                 "--profiles", "evs01,grfp,evs07", "--plot", str(tmp_path / "p.png"), "--no-progress")
     assert r.returncode == 1  # grfp was asked for by name and cannot run
     assert "plot " in r.stdout and "not shown: grfp (export_failed: profile grfp" in r.stdout and "needs graph(s) stgru" in r.stdout
