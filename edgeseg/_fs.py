@@ -59,26 +59,34 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_temps(path: Path, suffix: str = ".tmp") -> int:
-    """Remove temporaries of ``path`` (``.NAME.PID.*SUFFIX``) whose writer is no longer running; returns how many."""
+def sweep_stale_temps(folder: Path, pattern: str) -> int:
+    """Remove the temporaries in ``folder`` matching ``pattern`` (``.NAME.PID.*``) whose writer is no longer running;
+    returns how many."""
     swept = 0
-    for tmp in path.parent.glob(f".{path.name}.*{suffix}"):
-        parts = tmp.name[len(path.name) + 2:].split(".")
-        if parts and parts[0].isdigit() and int(parts[0]) != os.getpid() and not _pid_alive(int(parts[0])):
+    for tmp in folder.glob(pattern):
+        pid = tmp.name.lstrip(".").split(".")
+        owner = next((int(p) for p in pid[1:] if p.isdigit()), None)  # NAME may hold dots: the first number after it
+        if owner is not None and owner != os.getpid() and not _pid_alive(owner):
             tmp.unlink(missing_ok=True)
             swept += 1
     return swept
 
 
-def temp_name(path: Path, suffix: str = ".tmp") -> Path:
-    """A new empty temporary file next to ``path`` named after it and this process (see ``sweep_stale_temps``)."""
-    sweep_stale_temps(path, suffix)
+def temp_name(path: Path, suffix: str = ".tmp", sweep: bool = True) -> Path:
+    """A new empty temporary file next to ``path`` named after it and this process; a dead writer's temporaries of
+    ``path`` are swept first (``sweep``: a caller writing many files sweeps their folder once instead)."""
+    if sweep:
+        sweep_stale_temps(path.parent, f".{glob_escape(path.name)}.*{suffix}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     return Path(tmp)
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def check_folder(path: Path, make_folder: bool = False) -> None:
@@ -97,7 +105,7 @@ def check_folder(path: Path, make_folder: bool = False) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike[str], make_folder: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], make_folder: bool = False, sweep: bool = True) -> Iterator[Path]:
     """Yield the path to write ``path``'s content to: a temporary name renamed over it on success (removed on
     failure), or ``path`` itself when it is a special file (written through). A symlink's target is written."""
     path = Path(path)
@@ -106,7 +114,7 @@ def atomic_path(path: str | os.PathLike[str], make_folder: bool = False) -> Iter
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     check_folder(target, make_folder)
-    tmp = temp_name(target)
+    tmp = temp_name(target, sweep=sweep)
     try:
         yield tmp
         os.chmod(tmp, default_mode())

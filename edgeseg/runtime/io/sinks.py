@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg._fs import atomic_path, check_folder, default_mode, is_special, temp_name
+from edgeseg._fs import atomic_path, check_folder, default_mode, is_special, sweep_stale_temps, temp_name
 from edgeseg._uri import redact_uri
 from edgeseg.errors import UsageError
 from edgeseg.runtime.io.sink_base import Sink, SinkError, render  # noqa: F401 (read from here too)
@@ -53,6 +53,7 @@ class LabelFolderSink(Sink):
         if not os.access(folder, os.W_OK):
             raise SinkError(f"output folder {folder} is not writable")
         self.folder, self.palette = folder, palette
+        sweep_stale_temps(folder, ".*.png.*.tmp")  # a killed run's half-written PNGs; then each write skips the sweep
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         # the source's name for the frame (an image's stem) so labels pair with their images; else the number
@@ -63,7 +64,7 @@ class LabelFolderSink(Sink):
         if not ok:
             raise SinkError(f"cannot encode the labels of {path} as PNG")
         try:  # Python's own write: a full disk raises here (cv2.imwrite may report success on a short write)
-            with atomic_path(path) as tmp:
+            with atomic_path(path, sweep=False) as tmp:
                 tmp.write_bytes(png.tobytes())
         except OSError as exc:
             raise SinkError(f"cannot write {path}: {_why(exc)}") from None

@@ -54,6 +54,7 @@ def test_stats_to_a_device_fifo_or_symlink_are_written_through(tmp_path):
 
 
 def test_no_parent_folder_is_created_and_stale_temps_are_swept(tmp_path):
+    import os
     import subprocess
     import sys
 
@@ -70,6 +71,13 @@ def test_no_parent_folder_is_created_and_stale_temps_are_swept(tmp_path):
     sink = open_sink(str(tmp_path / "out.mp4"), PALETTE)
     assert not stale.exists()
     sink.close()
+    (tmp_path / "labels").mkdir()
+    stale_png = tmp_path / "labels" / f".000007.png.{int(dead.stdout)}.xyz.tmp"
+    mine = tmp_path / "labels" / f".000008.png.{os.getpid()}.xyz.tmp"  # a live writer's (this one's): kept
+    stale_png.write_bytes(b"half")
+    mine.write_bytes(b"writing")
+    open_sink(str(tmp_path / "labels"), PALETTE).close()
+    assert not stale_png.exists() and mine.exists()
 
 
 def test_a_png_name_is_refused_and_colour_labels_are_offered(tmp_path):
