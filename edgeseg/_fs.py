@@ -59,13 +59,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale_temps(folder: Path, pattern: str) -> int:
-    """Remove the temporaries in ``folder`` matching ``pattern`` (``.NAME.PID.*``) whose writer is no longer running;
-    returns how many."""
+def _owner(tmp: Path, suffix: str) -> int | None:
+    """The PID in a temporary's name ``.NAME.pidPID.RANDOM<suffix>`` (mkstemp's RANDOM has no dots), else None."""
+    stem = tmp.name[: -len(suffix)] if suffix and tmp.name.endswith(suffix) else tmp.name
+    parts = stem.rsplit(".", 2)
+    if len(parts) == 3 and parts[1].startswith("pid") and parts[1][3:].isdigit():
+        return int(parts[1][3:])
+    return None
+
+
+def sweep_stale_temps(folder: Path, pattern: str, suffix: str = ".tmp") -> int:
+    """Remove the temporaries in ``folder`` matching ``pattern`` whose writer (the PID in the name) is no longer
+    running; returns how many."""
     swept = 0
     for tmp in folder.glob(pattern):
-        pid = tmp.name.lstrip(".").split(".")
-        owner = next((int(p) for p in pid[1:] if p.isdigit()), None)  # NAME may hold dots: the first number after it
+        owner = _owner(tmp, suffix)
         if owner is not None and owner != os.getpid() and not _pid_alive(owner):
             tmp.unlink(missing_ok=True)
             swept += 1
@@ -76,9 +84,9 @@ def temp_name(path: Path, suffix: str = ".tmp", sweep: bool = True) -> Path:
     """A new empty temporary file next to ``path`` named after it and this process; a dead writer's temporaries of
     ``path`` are swept first (``sweep``: a caller writing many files sweeps their folder once instead)."""
     if sweep:
-        sweep_stale_temps(path.parent, f".{glob_escape(path.name)}.*{suffix}")
+        sweep_stale_temps(path.parent, f".{glob_escape(path.name)}.pid*{suffix}", suffix)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)

@@ -53,7 +53,7 @@ class LabelFolderSink(Sink):
         if not os.access(folder, os.W_OK):
             raise SinkError(f"output folder {folder} is not writable")
         self.folder, self.palette = folder, palette
-        sweep_stale_temps(folder, ".*.png.*.tmp")  # a killed run's half-written PNGs; then each write skips the sweep
+        sweep_stale_temps(folder, ".*.png.pid*.tmp")  # a killed run's half-written PNGs; then each write skips the sweep
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "") -> None:
         # the source's name for the frame (an image's stem) so labels pair with their images; else the number

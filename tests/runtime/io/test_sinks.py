@@ -66,14 +66,14 @@ def test_no_parent_folder_is_created_and_stale_temps_are_swept(tmp_path):
         open_sink(str(tmp_path / "nope" / "out.mp4"), PALETTE)
     assert not (tmp_path / "nope").exists()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".out.mp4.{int(dead.stdout)}.abc.mp4"  # a writer killed mid-run left this
+    stale = tmp_path / f".out.mp4.pid{int(dead.stdout)}.abc.mp4"  # a writer killed mid-run left this
     stale.write_bytes(b"half")
     sink = open_sink(str(tmp_path / "out.mp4"), PALETTE)
     assert not stale.exists()
     sink.close()
     (tmp_path / "labels").mkdir()
-    stale_png = tmp_path / "labels" / f".000007.png.{int(dead.stdout)}.xyz.tmp"
-    mine = tmp_path / "labels" / f".000008.png.{os.getpid()}.xyz.tmp"  # a live writer's (this one's): kept
+    stale_png = tmp_path / "labels" / f".frame.0007.png.pid{int(dead.stdout)}.xyz.tmp"
+    mine = tmp_path / "labels" / f".frame.0008.png.pid{os.getpid()}.xyz.tmp"  # a live writer's (this one's): kept
     stale_png.write_bytes(b"half")
     mine.write_bytes(b"writing")
     open_sink(str(tmp_path / "labels"), PALETTE).close()
