@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,18 +36,27 @@ def _umask() -> int:
     return mask
 
 
+_UMASK = _umask()  # read once, at import: os.umask can only be read by setting it, which races other threads
+
+
 def default_mode(directory: bool = False) -> int:
     """The mode a plain open()/mkdir() would give (mkstemp/mkdtemp use 0600/0700)."""
-    return (0o777 if directory else 0o666) & ~_umask()
+    return (0o777 if directory else 0o666) & ~_UMASK
 
 
 def is_special(path: Path) -> bool:
-    """Whether ``path`` exists (symlinks followed) and is not a regular file or folder: a device, FIFO or socket."""
+    """Whether ``path`` is to be written through, never replaced: it exists (symlinks followed) and is not a regular
+    file or folder (a device, FIFO or socket); or it is a handle on an open file (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``: a shell redirection ``> log`` makes it a regular file, which must keep its inode); or it
+    is the very file this process's stdout or stderr writes to."""
+    text = os.path.abspath(path)
+    if text.startswith(("/dev/", "/proc/")):
+        return os.path.exists(text)
     try:
-        mode = os.stat(path).st_mode
+        st = os.stat(path)
     except OSError:
         return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or own_stream(path) is not None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -134,6 +144,29 @@ def atomic_path(path: str | os.PathLike[str], make_folder: bool = False, sweep: 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, make_folder: bool = False) -> None:
     """Write ``text`` to ``path`` as ``atomic_path`` says (a special file is written through)."""
+    fd = own_stream(Path(path))
+    if fd is not None:  # our own stdout/stderr (or the file it goes to): through its descriptor, in order with it
+        (sys.stdout if fd == 1 else sys.stderr).flush()
+        data = text.encode()
+        while data:
+            data = data[os.write(fd, data):]
+        return
     with atomic_path(path, make_folder) as tmp:
-        with open(tmp, "w") as f:  # plain open: a FIFO or a device is opened for writing, not truncated by stat
+        with open(tmp, "w") as f:  # a FIFO or a device is opened and written through
             f.write(text)
+
+
+def own_stream(path: Path) -> int | None:
+    """1 or 2 when ``path`` is where this process's stdout or stderr goes (``/dev/stdout``, the file it was
+    redirected to), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    for fd in (1, 2):
+        try:
+            if os.path.samestat(st, os.fstat(fd)):
+                return fd
+        except OSError:
+            continue
+    return None

@@ -83,15 +83,18 @@ def reconnect_window(args: argparse.Namespace) -> float:
     """Seconds to keep reconnecting; the older --retries N still means what N back-offs (0.1 s doubling) took."""
     if args.retries is None:
         return float(args.reconnect)
-    return sum(min(2.0, 0.1 * 2 ** k) for k in range(args.retries))
+    return sum(min(2.0, 0.1 * 2 ** min(k, 5)) for k in range(args.retries))
 
 
 def stop_on_signals(stop: threading.Event, received: list[int] | None = None) -> dict:
     """SIGINT and SIGTERM set ``stop`` (the run ends after the current frame) and append the first signal's number to
-    ``received`` (the exit code is 128 + it); returns the previous handlers."""
+    ``received`` (the exit code is 128 + it); a second signal interrupts at once (an output that blocks, e.g. a FIFO
+    nobody reads, cannot hold the run forever). Returns the previous handlers."""
     def on_signal(signum: int, frame: object) -> None:
         if received is not None and not received:
             received.append(signum)
+        if stop.is_set():
+            raise KeyboardInterrupt
         stop.set()
     return {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 

@@ -135,7 +135,7 @@ class VideoSink(Sink):
                 raise SinkError(f"the video {self.path} could not be completed ({problem}; disk full?); nothing was kept")
             try:
                 if self.special:
-                    with open(self.tmp, "rb") as src, open(self.dest, "wb") as dst:
+                    with open(self.tmp, "rb") as src, open(self.dest, "ab") as dst:  # appended: never truncates
                         shutil.copyfileobj(src, dst)
                 else:
                     os.chmod(self.tmp, default_mode())

@@ -5,7 +5,11 @@
     udp://HOST:PORT          MPEG-TS over UDP (``ffplay udp://@:PORT``, VLC)
     rtp://HOST:PORT          MPEG-TS over RTP
 
-Frames go to ffmpeg's stdin as raw BGR at the first frame's size; ffmpeg encodes and sends them. Its encoder is
+Frames go to ffmpeg's stdin as raw BGR at the first frame's size, from a thread of the sink's own that keeps only
+the newest frame (an older one not yet sent is dropped and counted), so a slow or stalled network never holds up
+the pipeline; a send stalled for ``STALL_SECONDS`` ends the sink. ffmpeg encodes and sends them. Its command line
+holds the URI, which other local users can see with ``ps``: give a push server's credentials only on a machine
+you trust. Its encoder is
 asked once (``ffmpeg -encoders``): libx264 with zero-latency settings where it exists, else mpeg4. A receiver or
 server that goes away ends the sink with ffmpeg's own reason. On a Jetson, JetPack's ffmpeg or a GStreamer
 pipeline (``gst://`` sources read that way too) can use the hardware encoder instead.
@@ -17,6 +21,7 @@ import functools
 import shutil
 import subprocess
 import threading
+import time
 from collections import deque
 from typing import Sequence
 
@@ -27,6 +32,7 @@ from edgeseg._uri import redact_uri
 from edgeseg.runtime.io.sink_base import Sink, SinkError, render
 from edgeseg.runtime.io.video_options import VideoOptions
 
+STALL_SECONDS = 10.0  # a frame ffmpeg has not taken in this long: the receiver or server is gone
 FORMATS = {"rtsp://": "rtsp", "rtsps://": "rtsp", "rtmp://": "flv", "udp://": "mpegts", "rtp://": "rtp_mpegts"}
 
 
@@ -59,6 +65,12 @@ class StreamSink(Sink):
         self.proc: subprocess.Popen | None = None
         self.size: tuple[int, int] | None = None
         self._err: deque[str] = deque(maxlen=5)  # ffmpeg's last words, for the error message
+        self._next: bytes | None = None  # the newest frame not yet handed to ffmpeg
+        self._cond = threading.Condition()
+        self._closing = False
+        self._failure: SinkError | None = None
+        self._sending_since: float | None = None  # when the write in progress began
+        self.dropped = 0  # frames replaced by a newer one before they were sent
 
     def _start(self, h: int, w: int) -> None:
         assert self.ffmpeg is not None
@@ -72,7 +84,30 @@ class StreamSink(Sink):
                "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-", "-an", *codec, *transport, "-f", self.format, self.uri]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._drain, daemon=True, name="edgeseg-ffmpeg-err").start()
+        self._sender = threading.Thread(target=self._send, daemon=True, name="edgeseg-ffmpeg-in")
+        self._sender.start()
         self.size = (h, w)
+
+    def _send(self) -> None:
+        """Hand the newest frame to ffmpeg, one at a time, until the sink closes or ffmpeg stops taking them."""
+        assert self.proc is not None and self.proc.stdin is not None
+        while True:
+            with self._cond:
+                while self._next is None and not self._closing:
+                    self._cond.wait()
+                frame, self._next = self._next, None
+                if frame is None:  # closing, nothing left to send
+                    return
+                self._sending_since = time.monotonic()
+            try:
+                self.proc.stdin.write(frame)
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                with self._cond:
+                    self._failure = self._failed()
+                return
+            finally:
+                self._sending_since = None
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -90,15 +125,30 @@ class StreamSink(Sink):
         frame = cv2.cvtColor(render(rgb, labels, self.palette, self.names, caption=caption), cv2.COLOR_RGB2BGR)
         if frame.shape[:2] != self.size:  # a stream has one frame size
             frame = cv2.resize(frame, self.size[::-1])
-        try:
-            self.proc.stdin.write(frame.tobytes())
-        except (BrokenPipeError, OSError):
-            raise self._failed() from None
+        with self._cond:
+            since = self._sending_since
+            if self._failure is None and since is not None and time.monotonic() - since > STALL_SECONDS:
+                self._failure = SinkError(f"streaming to {self.shown} stopped: no frame taken for {STALL_SECONDS:g} s "
+                                          "(the receiver or server stalled)")
+            if self._failure is not None:
+                raise self._failure
+            if self._next is not None:
+                self.dropped += 1
+            self._next = frame.tobytes()
+            self._cond.notify()
 
     def close(self) -> None:
         if self.proc is None:
             return
-        proc, self.proc = self.proc, None
+        proc = self.proc
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._sender.join(timeout=STALL_SECONDS)  # the last frame goes out, unless ffmpeg stalled
+        if self._sender.is_alive():  # stalled: ffmpeg goes, which ends the blocked write
+            proc.kill()
+            self._sender.join()
+        self.proc = None
         try:
             if proc.stdin is not None:
                 proc.stdin.close()

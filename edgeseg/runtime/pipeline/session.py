@@ -61,7 +61,7 @@ def read_reconnecting(source: Source, reconnect_s: float, stop: threading.Event,
         if now - began >= reconnect_s:
             return Read(Status.END, reason=f"live source lost: no frame for {now - began:.1f} s "
                                            f"(--reconnect {reconnect_s:g} s; inf: keep trying)")
-        stop.wait(min(2.0, 0.1 * 2 ** attempt, max(0.0, reconnect_s - (now - began))))  # back-off; a stop ends it
+        stop.wait(min(2.0, 0.1 * 2 ** min(attempt, 5), max(0.0, reconnect_s - (now - began))))  # a stop ends it
         attempt += 1
         if isinstance(source, CaptureSource) and not stop.is_set():
             source.reopen()
@@ -96,6 +96,14 @@ class LatestFrame:
         self._thread.start()
 
     def _read(self) -> None:
+        try:
+            self._read_until_end()
+        except Exception as exc:  # noqa: BLE001 (any failure of the source ends its stream with the reason)
+            with self._cond:
+                self._done.append(Read(Status.ERROR, reason=f"reading the source failed: {exc}"))
+                self._cond.notify()
+
+    def _read_until_end(self) -> None:
         source = self.source
         while not self.stop.is_set():
             t = time.perf_counter()
@@ -125,9 +133,10 @@ class LatestFrame:
             return self._done[0] if self._done else None
 
     def close(self) -> None:
-        """Stop reading; a frame read but never taken counts as dropped."""
+        """Stop reading; a frame read but never taken counts as dropped. Waits for the reader (a read or a reopen of a
+        network stream may take its --latency twice) so the source is not released under it."""
         self.stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=15)
         with self._cond:
             self.stats.dropped += len(self._slot)
             self._slot.clear()

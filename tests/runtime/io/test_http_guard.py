@@ -78,6 +78,9 @@ def post(name="b", **kw):
 
 def test_redact_uri_masks_passwords_tokens_and_signatures():
     assert redact_uri("rtsp://admin:pw@cam/live") == "rtsp://admin:***@cam/live"
+    assert redact_uri("rtmp://a.rtmp.youtube.com/live2/abcd-efgh") == "rtmp://a.rtmp.youtube.com/live2/***"  # stream key
+    assert redact_uri("rtmp://host:1935/live") == "rtmp://host:1935/live"  # no key: nothing to hide
+    assert redact_uri("srt://h:9000?passphrase=abc&latency=1") == "srt://h:9000?passphrase=***&latency=1"
     assert redact_uri("s3://AKIA:sec@ret@bucket/x.mp4") == "s3://AKIA:***@bucket/x.mp4"  # '@' in the password too
     assert redact_uri("s3://TOKEN@bucket/x") == "s3://***@bucket/x"
     assert redact_uri('{"a": "rtsp://u:p@h/1","b":"x@y"}') == '{"a": "rtsp://u:***@h/1","b":"x@y"}'

@@ -130,3 +130,14 @@ def test_run_writes_captions_into_the_overlay_video(tiny_set, tmp_path):
     Session([Stream("s", FrameListSource(frames), Pipeline(load_bundle(bundle), op), sink)]).run()
     assert sink.got == [f"pt ({op.label()})  frame 0  keyframe", f"pt ({op.label()})  frame 1  propagated",
                         f"pt ({op.label()})  frame 2  keyframe"]
+
+
+def test_stats_to_dev_stdout_redirected_to_a_file_keep_that_file(tmp_path):
+    import subprocess
+    import sys
+    log = tmp_path / "log.txt"
+    code = ("import sys; from edgeseg._fs import atomic_write_text\n"
+            "print('before', flush=True); atomic_write_text('/dev/stdout', 'STATS\\n'); print('after', flush=True)\n")
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True)
+    assert log.read_text() == "before\nSTATS\nafter\n"  # one file, written through in order: not replaced
