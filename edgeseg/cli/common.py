@@ -69,9 +69,11 @@ def _bounded_int(text: str, low: int) -> int:
 
 
 def check_outputs(*paths: str | None) -> None:
-    """Refuse, before any work, output files whose folder is missing or not writable."""
+    """Refuse, before any work, output files whose folder is missing or not writable (a device, FIFO or
+    /dev/stdout is written through: its folder does not matter)."""
+    from edgeseg._fs import is_special
     for p in paths:
-        if p is None:
+        if p is None or is_special(Path(p)):
             continue
         parent = Path(p).resolve().parent
         if not parent.is_dir():

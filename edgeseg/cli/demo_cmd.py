@@ -157,12 +157,12 @@ class Outputs:
         """Remove what this run wrote (its files, their temporaries, the folder if it made it and nothing else is in
         it); returns one line saying what was removed and what was kept."""
         removed = []
-        for f in self.files:
-            if f.exists() and _signature(f) != self.before[f]:
+        for f in self.files:  # a regular file this run wrote; a symlink or device the user put there is theirs
+            if f.is_file() and not f.is_symlink() and _signature(f) != self.before[f]:
                 f.unlink()
                 removed.append(f.name)
         if self.folder.is_dir():
-            for tmp in self.folder.glob(f".*.{os.getpid()}.*"):  # this process's temporaries (edgeseg._fs.temp_name)
+            for tmp in self.folder.glob(f".*.pid{os.getpid()}.*"):  # this process's temporaries (edgeseg._fs.temp_name)
                 if any(tmp.name.startswith(f".{f.name}.") for f in self.files):
                     tmp.unlink(missing_ok=True)
         parts = []
@@ -181,7 +181,7 @@ class Outputs:
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
     try:
-        st = path.stat()
+        st = path.lstat()
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size

@@ -12,7 +12,7 @@ from typing import Any
 from edgeseg._fs import atomic_write_text
 from edgeseg._json import dumps
 from edgeseg._uri import redact_uri
-from edgeseg.cli.common import non_negative_int, positive_int, signal_exit_code
+from edgeseg.cli.common import check_outputs, non_negative_int, positive_int, signal_exit_code
 from edgeseg.errors import UsageError
 from edgeseg.runtime.engines.registry import BACKENDS
 from edgeseg.runtime.io.video_options import VideoOptions
@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.runtime.engines.registry import best_backend
     from edgeseg.runtime.pipeline.launch import open_session
 
+    check_outputs(args.stats)  # a --stats in a missing folder is said now, not after the run
     bundle = load_bundle(args.bundle)
     op = load_profile(args.profile)
     if min(args.width, args.height, args.rate, args.latency) < 0:
@@ -179,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
              "stagger": not args.no_stagger, **result.stats, "errors": result.errors or None}
     if len(sources) == 1:  # the single-source fields of earlier releases
         stats = {"source": sources[0], "sink": sinks[0], **stats}
+    write_stats(args.stats, stats)  # first: a closed stdout (run | head) must not lose them
     print_summary(op, sources, stats, args.no_stagger)
-    write_stats(args.stats, stats)
     for err in result.errors:
         print(f"edgeseg run: error: {err}", file=sys.stderr)
     if received:  # stopped on request: outputs finalised, stats written, and the exit code says which signal

@@ -25,7 +25,6 @@ import ssl
 import threading
 import time
 from email.message import Message
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import TCPServer
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 IDLE_SECONDS = 10.0  # an idle connection is closed after this; a request must arrive whole within it
 HEAD_BYTES = 16 * 1024  # request line + headers + a small body, per connection
 MAX_ACTIVE = 64  # requests served at once (MJPEG viewers included)
+PER_CLIENT = 16  # of them, from one address beyond this machine: one LAN host cannot take every slot
 MAX_IDLE = 1024  # connections that have sent nothing yet; the oldest is closed for a new one
 BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nRetry-After: 1\r\n\r\nbusy\n"
 
@@ -93,11 +93,11 @@ class Access:
         auth = headers.get("Authorization") or ""
         if auth[:7].lower() == "bearer ":
             return self._same(auth[7:].strip()), False
-        try:
-            morsel = SimpleCookie(headers.get("Cookie") or "").get(self.cookie)
-        except CookieError:
-            morsel = None
-        return morsel is not None and self._same(morsel.value), False
+        for pair in (headers.get("Cookie") or "").split(";"):  # by hand: one odd cookie of another app on this
+            name, _, value = pair.strip().partition("=")     # host must not hide ours (SimpleCookie drops all)
+            if name == self.cookie:
+                return self._same(value.strip().strip('"')), False
+        return False, False
 
     def set_cookie(self) -> str:
         """The Set-Cookie value after a good ``?token=``: script cannot read it, no other site's request carries it."""
@@ -161,6 +161,8 @@ class BoundedServer(HTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.tls = tls
         self.slots = threading.BoundedSemaphore(MAX_ACTIVE)
+        self._per_client: dict[str, int] = {}  # requests in progress by remote address (loopback not counted)
+        self._lock = threading.Lock()
         self._idle: dict[socket.socket, tuple[float, Any]] = {}  # sent nothing yet -> (deadline, address); oldest first
         self._stop, self._stopped = threading.Event(), threading.Event()
         super().__init__(address, handler)
@@ -216,7 +218,10 @@ class BoundedServer(HTTPServer):
     def _dispatch(self, sel: selectors.BaseSelector, sock: socket.socket) -> None:
         sel.unregister(sock)
         _, addr = self._idle.pop(sock)
-        if not self.slots.acquire(blocking=False):
+        admitted = self._claim(addr)
+        if admitted and not self.slots.acquire(blocking=False):
+            admitted = not self._unclaim(addr)
+        if not admitted:
             try:
                 sock.setblocking(False)
                 sock.send(BUSY)
@@ -225,6 +230,29 @@ class BoundedServer(HTTPServer):
             sock.close()
             return
         threading.Thread(target=self._work, args=(sock, addr), name="edgeseg-http-request", daemon=True).start()
+
+    def _claim(self, addr: Any) -> bool:
+        """Count a request of ``addr``; False when that address already has ``PER_CLIENT`` in progress."""
+        host = str(addr[0])
+        if is_loopback(host):
+            return True
+        with self._lock:
+            if self._per_client.get(host, 0) >= PER_CLIENT:
+                return False
+            self._per_client[host] = self._per_client.get(host, 0) + 1
+            return True
+
+    def _unclaim(self, addr: Any) -> bool:
+        """Uncount a request of ``addr`` (True, so it reads as a step of a condition)."""
+        host = str(addr[0])
+        if not is_loopback(host):
+            with self._lock:
+                left = self._per_client.get(host, 1) - 1
+                if left > 0:
+                    self._per_client[host] = left
+                else:
+                    self._per_client.pop(host, None)
+        return True
 
     def _work(self, sock: socket.socket, addr: Any) -> None:
         try:
@@ -237,6 +265,7 @@ class BoundedServer(HTTPServer):
         finally:
             self.shutdown_request(sock)
             self.slots.release()
+            self._unclaim(addr)
 
     def _drop_oldest(self, sel: selectors.BaseSelector) -> None:
         if self._idle:

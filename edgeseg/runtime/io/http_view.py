@@ -118,8 +118,9 @@ class LiveViewServer:
 
     # --- control ------------------------------------------------------------------------------------
     def request_profile(self, name: str) -> None:
-        """Ask for operating point ``name`` (UsageError when the page does not offer it)."""
-        if self.profiles and name not in self.profiles:
+        """Ask for operating point ``name`` (UsageError when the page does not offer it; it offers none before
+        ``attach``)."""
+        if name not in self.profiles:
             raise UsageError(f"unknown operating point {name!r}")
         with self._cond:
             self._requested = name

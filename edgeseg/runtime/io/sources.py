@@ -147,6 +147,7 @@ class CaptureSource(Source):
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or opts.rate or 0.0)
         self.frames_total = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.read_count = 0
+        self.index = -1  # the number of the last frame read (its name; past damaged data it may skip numbers)
         self.recovered = False  # frames decoded again after damaged data
 
     def read(self) -> Read:
@@ -162,14 +163,25 @@ class CaptureSource(Source):
             self.skipped = max(0, self.frames_total - self.read_count) if self.recovered else 0
             return Read(Status.END)
         self.read_count += 1
-        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{self.read_count - 1:06d}")
+        self.index = self.index + 1 if not self.recovered else self._index_after_damage()
+        return Read(Status.FRAME, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), name=f"{self.index:06d}")
+
+    def _index_after_damage(self) -> int:
+        """The frame's number in the file once frames were lost: from its timestamp where the container keeps them
+        (MP4, MKV: the gap shows), else the next number (an AVI's index loses the gap; the warning said so)."""
+        if self.fps > 0:
+            by_time = round(self.cap.get(cv2.CAP_PROP_POS_MSEC) * self.fps / 1000)
+            if by_time > self.index:
+                return by_time
+        return self.index + 1
 
     def _past_damage(self) -> tuple[bool, np.ndarray | None]:
         """A file whose frame would not decode: read on past the damaged packets (FFmpeg resynchronises at the next
         decodable frame), up to ``MAX_BAD_READS`` failed reads in a row; the frames lost are counted in ``skipped``."""
         if not self.recovered:
-            print(f"edgeseg: {self.description}: damaged data after frame {self.read_count}; skipping to the next "
-                  "frame that decodes", file=sys.stderr)
+            print(f"edgeseg: {self.description}: damaged data after frame {self.index}; skipping to the next frame "
+                  "that decodes (frames are named by their timestamps from there where the container has them)",
+                  file=sys.stderr)
         for _ in range(MAX_BAD_READS):
             ok, bgr = self.cap.read()
             if ok and bgr is not None:

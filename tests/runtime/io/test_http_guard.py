@@ -36,6 +36,7 @@ def open_view(monkeypatch):
 
     def make(uri="http://127.0.0.1:0"):
         views.append(LiveViewServer(uri, PALETTE, ["a", "b", "c"]))
+        views[-1].profiles = ["a", "b", "c"]  # what attach() offers; a view offering nothing takes no request
         return views[-1]
     yield make
     for view in views:
@@ -340,3 +341,29 @@ def test_out_of_descriptors_the_server_backs_off_and_keeps_answering():
             s.close()
         child.communicate("", timeout=30)
     assert child.returncode == 0
+
+
+def test_one_lan_address_cannot_take_every_slot_and_odd_cookies_do_not_hide_the_token():
+    from email.message import Message
+
+    from edgeseg.runtime.io import http_guard
+    server = http_guard.BoundedServer.__new__(http_guard.BoundedServer)  # the accounting alone, no socket
+    server._per_client, server._lock = {}, __import__("threading").Lock()
+    lan, other = ("192.168.1.7", 5000), ("192.168.1.8", 5000)
+    assert all(server._claim(lan) for _ in range(http_guard.PER_CLIENT))
+    assert not server._claim(lan) and server._claim(other)  # the flooding host is refused, another gets in
+    server._unclaim(lan)
+    assert server._claim(lan)
+    assert all(server._claim(("127.0.0.1", 1)) for _ in range(3 * http_guard.PER_CLIENT))  # this machine: not capped
+    access = http_guard.Access("0.0.0.0", 8090, "s3cr3t", False, ())
+    headers = Message()
+    headers["Cookie"] = f'other={{"json": 1}}; spaced=a b; {access.cookie}=s3cr3t'
+    assert access.authorized(headers, None) == (True, False)
+    headers.replace_header("Cookie", f"{access.cookie}=wrong")
+    assert access.authorized(headers, None) == (False, False)
+
+
+def test_a_view_that_offers_nothing_takes_no_request(open_view):
+    view = open_view()
+    view.profiles = []
+    assert raw(view, post("/etc/passwd"))[0] == 400 and view.take_request() is None  # never a path from the network

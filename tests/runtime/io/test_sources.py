@@ -21,14 +21,16 @@ def moving_clip(path, frames=250, size=(160, 120), codec="MJPG"):
 
 def read_all(uri):
     src = open_source(str(uri))
-    frames, last = 0, None
+    frames, last, names = 0, None, []
     while True:
         r = src.read()
         if r.status is not Status.FRAME:
             last = r
             break
         frames += 1
+        names.append(r.name)
     src.close()
+    src.names = names
     return src, frames, last
 
 
@@ -44,6 +46,9 @@ def test_a_damaged_middle_is_skipped_and_counted(tmp_path, capfd):
         assert 200 <= frames < 250
         assert src.skipped == 250 - frames
         assert "damaged data after frame" in capfd.readouterr().err
+        assert len(set(src.names)) == frames and src.names == sorted(src.names)  # never a name twice, in order
+        if ext == ".mp4":  # timestamps keep the gap: the last frame keeps its own number
+            assert src.names[-1] == "000249"
 
 
 def test_a_truncated_file_still_ends_with_an_error(tmp_path):
