@@ -160,13 +160,13 @@ def run(args: argparse.Namespace) -> int:
                                  legend=not args.no_legend, stagger=not args.no_stagger, max_frames=args.max_frames,
                                  reconnect_s=reconnect_window(args), warmup=args.warmup, stop=stop,
                                  observers=[status] if status else [], resolve=load_profile)
-    if view is not None:  # the page offers the built-in points this bundle has every graph for
-        view.attach(session, offered_points(bundle))
-        if not view.announced:  # a generated token's line already named the URL to open
-            print(f"edgeseg: live view on {view.url}", file=sys.stderr)
     received: list[int] = []
-    previous = stop_on_signals(stop, received)
+    previous = stop_on_signals(stop, received)  # from here the session is closed whatever happens
     try:
+        if view is not None:  # the page offers the built-in points this bundle has every graph for
+            view.attach(session, offered_points(bundle))
+            if not view.announced:  # a generated token's line already named the URL to open
+                print(f"edgeseg: live view on {view.url}", file=sys.stderr)
         result = session.run()
     finally:
         session.close()
@@ -180,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
              "stagger": not args.no_stagger, **result.stats, "errors": result.errors or None}
     if len(sources) == 1:  # the single-source fields of earlier releases
         stats = {"source": sources[0], "sink": sinks[0], **stats}
-    write_stats(args.stats, stats)  # first: a closed stdout (run | head) must not lose them
-    print_summary(op, sources, stats, args.no_stagger)
+    try:
+        write_stats(args.stats, stats)  # first: a closed stdout (run | head) must not lose them
+    finally:  # the summary is printed even when the stats cannot be written (a full disk): then the error
+        print_summary(op, sources, stats, args.no_stagger)
     for err in result.errors:
         print(f"edgeseg run: error: {err}", file=sys.stderr)
     if received:  # stopped on request: outputs finalised, stats written, and the exit code says which signal
