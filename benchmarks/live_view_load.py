@@ -36,6 +36,7 @@ from _report import ensure_bundle, machine_line, publish  # benchmarks/_report.p
 
 from edgeseg.bundle import load_bundle
 from edgeseg.profiles import load_profile
+from edgeseg.runtime.io.http_view import VIEW_FPS
 from edgeseg.runtime.pipeline.launch import open_session
 
 VIEWERS, IDLE = 50, 1000
@@ -130,9 +131,12 @@ class Load:
                 "stats_max_ms": 1000 * max(self.polled, default=float("nan")), "bytes": self.received.value}
 
 
+VIEW = "http://127.0.0.1:0"  # the live view's URI (--view-fps adds ?fps=N)
+
+
 def run(bundle, op, clip: str, mode: str, condition: str) -> dict:
     """One session over ``clip`` with the live view under ``condition``'s load: its figures."""
-    session, view = open_session(bundle, op, [clip], ["http://127.0.0.1:0"], mode=mode)
+    session, view = open_session(bundle, op, [clip], [VIEW], mode=mode)
     view.attach(session, [op.name])
     load_ = Load(view, condition)
     t, cpu = time.perf_counter(), time.process_time()
@@ -153,7 +157,7 @@ def view_alone(condition: str, seconds: float = 5.0) -> dict:
     rng = np.random.default_rng(0)
     rgb = cv2.GaussianBlur(rng.integers(0, 255, (360, 480, 3), dtype=np.uint8), (9, 9), 0)
     labels = (np.arange(360 * 480).reshape(360, 480) // 5000 % 11).astype(np.uint8)
-    view = LiveViewServer("http://127.0.0.1:0", rng.integers(0, 255, (11, 3), dtype=np.uint8), None)
+    view = LiveViewServer(VIEW, rng.integers(0, 255, (11, 3), dtype=np.uint8), None)
     session = SimpleNamespace(streams=[SimpleNamespace(last=(rgb, labels))])
     load_ = Load(view, condition)
     t, cpu, ticks = time.perf_counter(), time.process_time(), 0
@@ -177,7 +181,13 @@ def main() -> int:
     ap.add_argument("--bundle", default=str(Path(__file__).resolve().parents[1] / "runs" / "bundle_default"))
     ap.add_argument("--profile", default="evs07")
     ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--view-fps", type=float, default=None, help=f"frames a second the viewers get (default: {VIEW_FPS})")
+    ap.add_argument("--out", default="live_view_load.md", help="result file under benchmarks/results")
     args = ap.parse_args()
+    global VIEW
+    if args.view_fps:
+        VIEW = f"http://127.0.0.1:0?fps={args.view_fps:g}"
+    view_fps = args.view_fps or VIEW_FPS
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4 * IDLE:  # both ends of 1,000 connections in this process tree
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4 * IDLE), hard))
@@ -206,8 +216,8 @@ def main() -> int:
              "rotated order; FPS ratio = against the same repeat's 0-viewer run, median over repeats; FPS excludes 3 "
              "warm-up frames. Sync: 300 frames, every one processed. Live: the clip played at 240 FPS (above capacity: "
              "FPS = what the pipeline takes, the rest dropped). The view renders and JPEG-encodes the newest frame on "
-             "a thread of its own, at most 15 a second, only while someone watches; its encoder and stream threads "
-             "run at nice 10.", "",
+             f"a thread of its own, at most {view_fps:g} a second (`?fps=`), only while someone watches; its encoder and "
+             "stream threads run at nice 10.", "",
              "| mode | load | FPS | vs 0 viewers | CPU ms/frame | vs 0 viewers | latency p50 ms | dropped | "
              "frames encoded /s | MB/s to viewers | /stats.json ms p50 / max |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -225,7 +235,7 @@ def main() -> int:
                      f"{r['stats_ms']:.1f} / {r['stats_max_ms']:.1f} |")
     lines += ["", "FPS cost = 1 - (vs 0 viewers); target under 5%. /stats.json: polled every 0.2 s during each run. "
               f"Whole benchmark: {time.perf_counter() - began:.0f} s."]
-    publish(lines, "live_view_load.md")
+    publish(lines, args.out)
     return 0
 
 

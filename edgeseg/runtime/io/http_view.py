@@ -11,7 +11,7 @@ Safe by default: it binds to 127.0.0.1 unless the URI names another host; bound 
 (``?token=T``, ``$EDGESEG_VIEW_TOKEN``, else one is generated and the URL to open is printed once on stderr), and
 every request is checked (``edgeseg.runtime.io.http_guard``: token, Host, Origin, sizes, time). ``?cert=FILE&key=FILE``
 (or ``https://``) serves TLS. URIs it shows carry no credentials. Frames are rendered and JPEG-encoded on a thread of
-the view's own, only while someone watches, at most ``?fps=`` (15) a second; the pipeline only hands the newest
+the view's own, only while someone watches, at most ``?fps=`` (10) a second; the pipeline only hands the newest
 frame over. A client that goes away mid-stream is forgotten; the run goes on.
 """
 
@@ -48,6 +48,7 @@ MAX_BODY = 4096  # POST /profile: {"name": ...} is a few dozen bytes
 MAX_DEPTH = 8  # JSON nesting a body may have (json.loads recurses: 3000 '[' would be a RecursionError)
 MAX_STREAMS = MAX_ACTIVE - 8  # viewers; the rest of the slots stay free for the page, figures and switching
 OPTIONS = ("token", "cert", "key", "fps", "hosts")
+VIEW_FPS = 10  # frames a second the page gets by default: a smooth enough preview that 50 viewers cost the run little
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
@@ -71,7 +72,7 @@ class LiveViewServer:
             import secrets
             token = secrets.token_urlsafe(24)
         try:
-            self.fps = float(query.get("fps", 15))
+            self.fps = float(query.get("fps", VIEW_FPS))
         except ValueError:
             self.fps = 0.0
         if not self.fps > 0:
