@@ -257,7 +257,9 @@ class _TorchModel:
             with torch.no_grad():
                 self.selected(*example)
         except Exception as exc:
-            raise UsageError(f"the model does not run at {size[0]}x{size[1]} ({type(exc).__name__})") from None
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise UsageError(f"the model does not run at {size[0]}x{size[1]} ({type(exc).__name__}"
+                             + (f": {why})" if why else ")")) from None
         export_onnx(self.selected, example, dest, ["image"], [output.name], self.opts.opset)
         return torch_reference(self.selected, ["image"])
 

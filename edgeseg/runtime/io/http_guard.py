@@ -223,8 +223,9 @@ class BoundedServer(HTTPServer):
             admitted = not self._unclaim(addr)
         if not admitted:
             try:
-                sock.setblocking(False)
-                sock.send(BUSY)
+                if self.tls is None:  # on a TLS port plain text would only garble: the connection just closes
+                    sock.setblocking(False)
+                    sock.send(BUSY)
             except OSError:
                 pass
             sock.close()
