@@ -71,13 +71,12 @@ def _bounded_int(text: str, low: int) -> int:
 def check_outputs(*paths: str | None) -> None:
     """Refuse, before any work, output files whose folder is missing or not writable (a device, FIFO or
     /dev/stdout is written through: its folder does not matter)."""
-    from edgeseg._fs import is_special
+    from edgeseg._fs import check_folder, is_special
     for p in paths:
         if p is None or is_special(Path(p)):
             continue
+        check_folder(Path(p).resolve())  # the same check (and message) as when the file is written
         parent = Path(p).resolve().parent
-        if not parent.is_dir():
-            raise UsageError(f"cannot write {p}: folder {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise UsageError(f"cannot write {p}: folder {parent} is not writable")
 

@@ -83,7 +83,8 @@ def reconnect_window(args: argparse.Namespace) -> float:
     """Seconds to keep reconnecting; the older --retries N still means what N back-offs (0.1 s doubling) took."""
     if args.retries is None:
         return float(args.reconnect)
-    return sum(min(2.0, 0.1 * 2 ** min(k, 5)) for k in range(args.retries))
+    from edgeseg.runtime.pipeline.session import backoff_delay
+    return sum(backoff_delay(k) for k in range(args.retries))
 
 
 def stop_on_signals(stop: threading.Event, received: list[int] | None = None) -> dict:

@@ -71,6 +71,8 @@ def _torch_cuda() -> bool:
 
 
 def _onnxrt_gpu() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
     from edgeseg.runtime.engines.backends.onnxrt import has_gpu_provider
     return has_gpu_provider()
 
@@ -98,7 +100,7 @@ class Backend:
 BACKEND_TABLE: dict[str, Backend] = {b.name: b for b in (
     Backend("onnxrt", "edgeseg.runtime.engines.backends.onnxrt",
             "ONNX Runtime; its TensorRT / CUDA execution providers when the installed build has them",
-            lambda: True, _onnxrt_gpu),
+            _installed("onnxruntime"), _onnxrt_gpu),
     Backend("tensorrt", "edgeseg.runtime.engines.backends.tensorrt_backend",
             "TensorRT engines run with execute_async_v3 (tensorrt + cuda-python + a GPU)",
             _tensorrt_usable, _tensorrt_usable),

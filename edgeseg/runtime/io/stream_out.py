@@ -104,7 +104,7 @@ class StreamSink(Sink):
                 self.proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 with self._cond:
-                    self._failure = self._failed()
+                    self._failure = self._failed(self.proc.poll())
                 return
             finally:
                 self._sending_since = None
@@ -114,8 +114,9 @@ class StreamSink(Sink):
         for line in self.proc.stderr:
             self._err.append(line.decode(errors="replace").strip())
 
-    def _failed(self) -> SinkError:
-        why = redact_uri(self._err[-1]) if self._err else f"ffmpeg exited with {self.proc.poll() if self.proc else '?'}"
+    def _failed(self, code: int | None) -> SinkError:
+        """The sink's error: ffmpeg's last line (masked), else its exit code."""
+        why = redact_uri(self._err[-1]) if self._err else f"ffmpeg exited with {'?' if code is None else code}"
         return SinkError(f"streaming to {self.shown} stopped: {why}")
 
     def write(self, rgb: np.ndarray, labels: np.ndarray, index: int, name: str = "", caption: str = "") -> None:
@@ -161,7 +162,4 @@ class StreamSink(Sink):
             proc.wait()
             code = -9
         if code != 0:
-            self.proc = proc
-            error = self._failed()
-            self.proc = None
-            raise error
+            raise self._failed(code)

@@ -42,6 +42,11 @@ from edgeseg.runtime.pipeline.core import FrameOutput, Pipeline, check_graphs, g
 from edgeseg.runtime.pipeline.stats import rss_mb, summarize
 
 
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait before reconnection attempt ``attempt`` (0, 1, ...): 0.1 s doubling, capped at 2 s."""
+    return min(2.0, 0.1 * 2 ** min(attempt, 5))
+
+
 def read_reconnecting(source: Source, reconnect_s: float, stop: threading.Event, stats: Any = None) -> Read:
     """The next read of ``source``. A live source that times out is reopened with back-off (0.1 s doubling to 2 s)
     until a frame comes or ``reconnect_s`` seconds have passed without one (inf: forever), then it is lost.
@@ -61,7 +66,7 @@ def read_reconnecting(source: Source, reconnect_s: float, stop: threading.Event,
         if now - began >= reconnect_s:
             return Read(Status.END, reason=f"live source lost: no frame for {now - began:.1f} s "
                                            f"(--reconnect {reconnect_s:g} s; inf: keep trying)")
-        stop.wait(min(2.0, 0.1 * 2 ** min(attempt, 5), max(0.0, reconnect_s - (now - began))))  # a stop ends it
+        stop.wait(min(backoff_delay(attempt), max(0.0, reconnect_s - (now - began))))  # a stop ends the wait
         attempt += 1
         if isinstance(source, CaptureSource) and not stop.is_set():
             source.reopen()
@@ -166,8 +171,8 @@ class Stream:
                 "error": self.error or None, "skipped_frames": self.source.skipped, "size_changes": self.size_changes}
 
     def check_size(self, rgb: np.ndarray) -> str:
-        """'' for a frame the pipeline can take; else why not. A new size is said once and restarts the pipeline
-        (its state and flow belong to the old size; the next frame is a keyframe)."""
+        """'' for a frame the pipeline can take; else why not. A new size is said and counted (the pipeline restarts
+        at it by itself: its state belongs to the old size, so the frame is a keyframe)."""
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
             return f"frames of {w}x{h} are too small to segment (edgeseg needs at least {MIN_SIDE}x{MIN_SIDE})"
@@ -175,7 +180,6 @@ class Stream:
             self.size_changes += 1
             print(f"edgeseg: {self.name}: frame size changed from {self.size[1]}x{self.size[0]} to {w}x{h}; "
                   "the pipeline restarts at the new size", file=sys.stderr)
-            self.pipeline.reset()
         self.size = (h, w)
         return ""
 
